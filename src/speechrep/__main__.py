@@ -1,0 +1,5 @@
+import sys
+
+from speechrep.cli import main
+
+sys.exit(main())
