@@ -23,7 +23,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
-        if only is None or only == name:
+        if only == name:  # the top-level help needs no command module (nor its imports)
             importlib.import_module(module).add_arguments(sub_parser)
     return parser
 
