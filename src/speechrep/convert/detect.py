@@ -40,12 +40,12 @@ def read_checkpoint(path: str | os.PathLike) -> NativeCheckpoint:
 
 
 def _read_dir(path: Path) -> NativeCheckpoint:
-    from speechrep.convert import huggingface
-
     if is_native_dir(path):
         return read_native(path)
     if is_native_dir(path / "upstream"):  # a pretraining experiment directory
         return read_native(path / "upstream")
+    from speechrep.convert import huggingface
+
     if huggingface.is_hf_dir(path):
         return huggingface.read_hf_dir(path)
     raise CheckpointError(f"{path}: folder is not a checkpoint; expected one of: {SUPPORTED}")

@@ -1,0 +1,244 @@
+"""BERT-style acoustic transformer (Mockingjay, TERA, Audio ALBERT).
+
+Frames (B, T, F) -> Linear(F -> D) + fixed sinusoidal positions -> LayerNorm -> L layers.
+Layers are post-LN (BERT) or pre-LN; an ALBERT encoder runs one layer module L times.
+Attention masks padded keys exactly from ``lengths`` (never from zero-valued frames).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "gelu": F.gelu,  # erf form, as BERT's original
+    "relu": F.relu,
+    "swish": F.silu,
+}
+
+
+def sinusoid_table(length: int, dim: int, device: torch.device | None = None) -> torch.Tensor:
+    """Fixed position table (length, dim): pos / 10000^(2*(i//2)/dim), sin on even i, cos on odd.
+
+    Computed in float64 then cast to float32, like a numpy-built table.
+    """
+    pos = torch.arange(length, dtype=torch.float64, device=device)[:, None]
+    idx = torch.arange(dim, device=device)
+    angle = pos / torch.pow(10000.0, (2 * (idx // 2)).to(torch.float64) / dim)
+    table = torch.where(idx % 2 == 0, torch.sin(angle), torch.cos(angle))
+    return table.float()
+
+
+def key_padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """(B,) lengths -> (B, 1, 1, T) bool, True where a key may be attended.
+
+    An empty row still attends to its first frame, so it gives numbers, not NaN.
+    """
+    valid = torch.arange(max_len, device=lengths.device)[None, :] < lengths.clamp(min=1)[:, None]
+    return valid[:, None, None, :]
+
+
+class AcousticInput(nn.Module):
+    """Input representation: projection + sinusoidal position -> LayerNorm -> dropout."""
+
+    def __init__(
+        self, input_dim: int, hidden_size: int, layer_norm_eps: float, dropout: float
+    ) -> None:
+        super().__init__()
+        self.projection = nn.Linear(input_dim, hidden_size)  # s3prl: spec_transform
+        self.layer_norm = nn.LayerNorm(
+            hidden_size, eps=layer_norm_eps
+        )  # eps inside the sqrt, as TF
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, feats: torch.Tensor) -> torch.Tensor:
+        """(B, T, F) -> (B, T, D); positions count from 0 on every row."""
+        x = self.projection(feats)
+        x = x + sinusoid_table(x.shape[1], x.shape[2], x.device).to(x.dtype)
+        return self.dropout(self.layer_norm(x))
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention through ``scaled_dot_product_attention``."""
+
+    def __init__(self, hidden_size: int, num_heads: int, dropout: float) -> None:
+        super().__init__()
+        if hidden_size % num_heads != 0:
+            raise ValueError(
+                f"hidden_size {hidden_size} is not a multiple of num_heads {num_heads}"
+            )
+        self.num_heads = num_heads
+        self.dropout = dropout
+        self.query = nn.Linear(hidden_size, hidden_size)
+        self.key = nn.Linear(hidden_size, hidden_size)
+        self.value = nn.Linear(hidden_size, hidden_size)
+        self.out = nn.Linear(hidden_size, hidden_size)  # s3prl: attention.output.dense
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x (B, T, D), mask (B, 1, 1, T) bool -> (B, T, D)."""
+        b, t, d = x.shape
+        heads = [
+            proj(x).view(b, t, self.num_heads, d // self.num_heads).transpose(1, 2)
+            for proj in (self.query, self.key, self.value)
+        ]  # 3 x (B, H, T, Dh)
+        p = self.dropout if self.training else 0.0
+        ctx = F.scaled_dot_product_attention(*heads, attn_mask=mask, dropout_p=p)
+        return self.out(ctx.transpose(1, 2).reshape(b, t, d))  # (B, H, T, Dh) -> (B, T, D)
+
+
+class FeedForward(nn.Module):
+    def __init__(self, hidden_size: int, intermediate_size: int, activation: str) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {sorted(ACTIVATIONS)}, found {activation!r}"
+            )
+        self.intermediate = nn.Linear(hidden_size, intermediate_size)
+        self.output = nn.Linear(intermediate_size, hidden_size)
+        self.activation = ACTIVATIONS[activation]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.output(self.activation(self.intermediate(x)))
+
+
+class PostLNLayer(nn.Module):
+    """BERT layer: x = LN(x + drop(attn(x))); x = LN(x + drop(ffn(x)))."""
+
+    def __init__(
+        self,
+        attention: SelfAttention,
+        feed_forward: FeedForward,
+        attention_norm: nn.LayerNorm,
+        feed_forward_norm: nn.LayerNorm,
+        dropout: float,
+    ) -> None:
+        super().__init__()
+        self.attention = attention
+        self.attention_norm = attention_norm
+        self.feed_forward = feed_forward
+        self.feed_forward_norm = feed_forward_norm
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = self.attention_norm(x + self.dropout(self.attention(x, mask)))
+        return self.feed_forward_norm(x + self.dropout(self.feed_forward(x)))
+
+
+class PreLNLayer(PostLNLayer):
+    """Pre-LN layer: x = x + drop(attn(LN(x))); x = x + drop(ffn(LN(x)))."""
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = x + self.dropout(self.attention(self.attention_norm(x), mask))
+        return x + self.dropout(self.feed_forward(self.feed_forward_norm(x)))
+
+
+class BertEncoder(nn.Module):
+    """Input representation + L layers; returns all L + 1 hidden states.
+
+    Args:
+        input_layer: the :class:`AcousticInput`.
+        layers: L layer modules, or ONE module that is run L times (ALBERT; ``num_layers`` = L).
+        num_layers: L.
+        state_norms: pre-LN only: L + 1 LayerNorms, one applied to each returned hidden state
+            (s3prl: ``encoder.LayerNorm.{i}``); None for post-LN.
+    """
+
+    def __init__(
+        self,
+        input_layer: AcousticInput,
+        layers: nn.ModuleList,
+        num_layers: int,
+        state_norms: nn.ModuleList | None = None,
+    ) -> None:
+        super().__init__()
+        if len(layers) not in (1, num_layers):
+            raise ValueError(
+                f"expected 1 (shared) or {num_layers} layer modules, found {len(layers)}"
+            )
+        if state_norms is not None and len(state_norms) != num_layers + 1:
+            raise ValueError(f"expected {num_layers + 1} state norms, found {len(state_norms)}")
+        self.input = input_layer
+        self.layers = layers
+        self.num_layers = num_layers
+        self.state_norms = state_norms
+
+    @property
+    def shared(self) -> bool:
+        return len(self.layers) == 1 and self.num_layers > 1
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
+        """feats (B, T, F), lengths (B,) frames -> L + 1 tensors (B, T, D), input side first.
+
+        The last element is what a prediction head reads during pre-training.
+        """
+        mask = key_padding_mask(lengths.to(feats.device), feats.shape[1])
+        x = self.input(feats)
+        states = [x]
+        for i in range(self.num_layers):
+            x = self.layers[0 if len(self.layers) == 1 else i](x, mask)
+            states.append(x)
+        if self.state_norms is not None:
+            states = [norm(s) for norm, s in zip(self.state_norms, states, strict=True)]
+        return states
+
+
+def build_bert_encoder(
+    input_dim: int,
+    hidden_size: int,
+    num_layers: int,
+    num_heads: int,
+    intermediate_size: int,
+    *,
+    activation: str = "gelu",
+    hidden_dropout: float = 0.1,
+    attention_dropout: float = 0.1,
+    layer_norm_eps: float = 1e-12,
+    share_layers: bool = False,
+    pre_layer_norm: bool = False,
+) -> BertEncoder:
+    """Wire a :class:`BertEncoder` from sizes (all linear layers freshly initialised)."""
+    layer_cls = PreLNLayer if pre_layer_norm else PostLNLayer
+
+    def make_layer() -> PostLNLayer:
+        return layer_cls(
+            SelfAttention(hidden_size, num_heads, attention_dropout),
+            FeedForward(hidden_size, intermediate_size, activation),
+            nn.LayerNorm(hidden_size, eps=layer_norm_eps),
+            nn.LayerNorm(hidden_size, eps=layer_norm_eps),
+            hidden_dropout,
+        )
+
+    layers = nn.ModuleList([make_layer() for _ in range(1 if share_layers else num_layers)])
+    norms = None
+    if pre_layer_norm:
+        norms = nn.ModuleList(
+            nn.LayerNorm(hidden_size, eps=layer_norm_eps) for _ in range(num_layers + 1)
+        )
+    embed = AcousticInput(input_dim, hidden_size, layer_norm_eps, hidden_dropout)
+    return BertEncoder(embed, layers, num_layers, norms)
+
+
+def init_bert_weights(module: nn.Module, std: float = 0.02) -> None:
+    """BERT init: linear weights N(0, std), biases 0, LayerNorm 1/0 (use with ``apply``)."""
+    if isinstance(module, nn.Linear):
+        nn.init.normal_(module.weight, 0.0, std)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def chunk_spans(length: int, max_frames: int) -> list[tuple[int, int]]:
+    """(start, size) pieces of a sequence, as ``torch.chunk(x, ceil(length / max_frames))`` cuts.
+
+    ``max_frames`` <= 0 or ``length`` <= ``max_frames`` gives one piece.
+    """
+    if max_frames <= 0 or length <= max_frames:
+        return [(0, length)]
+    size = math.ceil(length / math.ceil(length / max_frames))
+    return [(start, min(size, length - start)) for start in range(0, length, size)]
