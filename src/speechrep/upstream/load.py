@@ -16,6 +16,17 @@ from speechrep.upstream.registry import UPSTREAMS, UpstreamInfo, get_info
 # family -> "module:Class". Families that share a class differ in their config/class attribute.
 FAMILY_CLASSES: dict[str, str] = {
     "spectral": "speechrep.upstream.spectral:SpectralUpstream",
+    "wav2vec2": "speechrep.upstream.wav2vec2:Wav2Vec2Upstream",
+    "hubert": "speechrep.upstream.wav2vec2:HubertUpstream",
+    "data2vec": "speechrep.upstream.wav2vec2:Data2VecUpstream",
+    "wavlm": "speechrep.upstream.wavlm:WavLMUpstream",
+    "distilhubert": "speechrep.upstream.distilhubert:DistilHubertUpstream",
+    "mockingjay": "speechrep.upstream.mockingjay:MockingjayUpstream",
+    "tera": "speechrep.upstream.mockingjay:TeraUpstream",
+    "audio_albert": "speechrep.upstream.mockingjay:AudioAlbertUpstream",
+    "apc": "speechrep.upstream.apc:ApcUpstream",
+    "vq_apc": "speechrep.upstream.apc:VqApcUpstream",
+    "npc": "speechrep.upstream.npc:NpcUpstream",
 }
 
 # Families a file may hold when the user asked for another (same architecture, other name).

@@ -1,0 +1,227 @@
+"""wav2vec 2.0's convolutional feature extractor: waveform (B, S) -> features (B, C, T).
+
+Each layer is Conv1d (no padding) -> optional norm -> GELU. Two norm placements exist:
+
+- ``group_norm`` (fairseq ``extractor_mode="default"``; HF ``feat_extract_norm="group"``): a
+  GroupNorm with one group per channel after the FIRST conv only. Its statistics run over
+  time, so they are taken over each utterance's valid frames only (:class:`MaskedGroupNorm`):
+  a padded batch then gives what each utterance gives alone.
+- ``layer_norm`` (HF ``"layer"``): a LayerNorm over channels after EVERY conv (per frame).
+
+Lengths are exact: ``floor((n - kernel) / stride) + 1`` per layer.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ConvSpec = tuple[int, int, int]  # (channels, kernel, stride)
+
+# fairseq's default conv_feature_layers: 512 channels, total stride 320, receptive field 400.
+BASE_CONV_LAYERS: tuple[ConvSpec, ...] = ((512, 10, 5),) + ((512, 3, 2),) * 4 + ((512, 2, 2),) * 2
+EXTRACTOR_MODES = ("group_norm", "layer_norm")
+_MAX_CONV_LAYERS = 64
+
+
+def parse_conv_layers(spec: str) -> tuple[ConvSpec, ...]:
+    """fairseq's layer string, e.g. ``"[(512,10,5)] + [(512,3,2)] * 4"``, read without ``eval``.
+
+    Only list/tuple literals of ints, ``+`` and ``*`` are accepted.
+
+    Example:
+        >>> parse_conv_layers("[(32, 10, 5)] + [(32, 3, 2)] * 2")
+        ((32, 10, 5), (32, 3, 2), (32, 3, 2))
+    """
+    try:
+        value = _literal(ast.parse(spec.strip(), mode="eval").body)
+    except (SyntaxError, ValueError, TypeError) as err:
+        raise ValueError(
+            f"conv layer spec {spec!r}: not a list of (dim, kernel, stride) ({err})"
+        ) from None
+    return check_conv_layers(value, where=f"conv layer spec {spec!r}")
+
+
+def check_conv_layers(
+    layers: Sequence[Sequence[int]], where: str = "conv_layers"
+) -> tuple[ConvSpec, ...]:
+    """Validate ``[(dim, kernel, stride), ...]`` (positive ints) and return it as tuples."""
+    if not isinstance(layers, (list, tuple)) or not layers:
+        raise ValueError(f"{where}: expected a non-empty list of (dim, kernel, stride)")
+    out = []
+    for layer in layers:
+        if (
+            not isinstance(layer, (list, tuple))
+            or len(layer) != 3
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in layer)
+        ):
+            raise ValueError(
+                f"{where}: each layer must be (dim, kernel, stride), positive ints; found {layer!r}"
+            )
+        out.append((layer[0], layer[1], layer[2]))
+    return tuple(out)
+
+
+def _literal(node: ast.AST) -> object:
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, int)
+        and not isinstance(node.value, bool)
+    ):
+        return node.value
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_literal(e) for e in node.elts]
+        return items if isinstance(node, ast.List) else tuple(items)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
+        left, right = _literal(node.left), _literal(node.right)
+        if isinstance(node.op, ast.Mult):
+            count = right if isinstance(right, int) else left
+            if isinstance(count, int) and count > _MAX_CONV_LAYERS:
+                raise ValueError(f"repeat count {count} is too large")
+            return left * right  # type: ignore[operator]
+        return left + right  # type: ignore[operator]
+    raise ValueError(f"unsupported element {ast.dump(node)}")
+
+
+def conv_output_lengths(lengths: torch.Tensor, layers: Sequence[ConvSpec]) -> torch.Tensor:
+    """Valid frames out of the conv stack: ``floor((n - kernel) / stride) + 1`` per layer, >= 0."""
+    for _, kernel, stride in layers:
+        lengths = torch.div(lengths - kernel, stride, rounding_mode="floor") + 1
+    return lengths.clamp(min=0)
+
+
+def receptive_field(layers: Sequence[ConvSpec]) -> int:
+    """Fewest samples that give one output frame (400 for wav2vec 2.0)."""
+    size = 1
+    for _, kernel, stride in reversed(layers):
+        size = (size - 1) * stride + kernel
+    return size
+
+
+def total_stride(layers: Sequence[ConvSpec]) -> int:
+    """Samples per output frame (320 for wav2vec 2.0)."""
+    stride = 1
+    for _, _, s in layers:
+        stride *= s
+    return stride
+
+
+class MaskedGroupNorm(nn.Module):
+    """GroupNorm with one group per channel, statistics over each utterance's valid frames.
+
+    On an unpadded input it is ``nn.GroupNorm(C, C)`` (computed in float32, as fairseq's
+    Fp32GroupNorm); frames past ``lengths`` come out as 0.
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """x (B, C, T), lengths (B,) valid frames -> (B, C, T)."""
+        channels = x.shape[1]
+        out = torch.zeros_like(x)
+        # One call per utterance on its valid frames: the same computation as a single run.
+        for b, n in enumerate(lengths.tolist()):
+            if n > 0:
+                valid = x[b : b + 1, :, :n].float()
+                out[b, :, :n] = F.group_norm(valid, channels, self.weight, self.bias, self.eps)[0]
+        return out
+
+
+class ChannelLayerNorm(nn.LayerNorm):
+    """LayerNorm over channels of a (B, C, T) tensor, in float32 (fairseq's Fp32LayerNorm)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, C, T) -> (B, C, T)."""
+        y = F.layer_norm(
+            x.transpose(1, 2).float(), self.normalized_shape, self.weight, self.bias, self.eps
+        )
+        return y.transpose(1, 2).to(x.dtype)
+
+
+class ConvLayer(nn.Module):
+    """Conv1d -> optional per-frame norm (``ChannelLayerNorm``) -> GELU; lengths follow the conv."""
+
+    def __init__(self, conv: nn.Conv1d, norm: nn.Module | None = None) -> None:
+        super().__init__()
+        self.conv = conv
+        self.norm = norm
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, C_in, T_in), lengths (B,) -> (B, C_out, T_out), lengths (B,)."""
+        x = self.conv(x)
+        if self.norm is not None:
+            x = self.norm(x)
+        return F.gelu(x), conv_output_lengths(lengths, [self.spec])
+
+    @property
+    def spec(self) -> ConvSpec:
+        return (self.conv.out_channels, self.conv.kernel_size[0], self.conv.stride[0])
+
+
+class GroupNormConvLayer(ConvLayer):
+    """Conv1d -> :class:`MaskedGroupNorm` over each utterance's valid frames -> GELU."""
+
+    def __init__(self, conv: nn.Conv1d, norm: MaskedGroupNorm) -> None:
+        super().__init__(conv, norm)
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, C_in, T_in), lengths (B,) -> (B, C_out, T_out), lengths (B,)."""
+        x = self.conv(x)
+        lengths = conv_output_lengths(lengths, [self.spec])
+        return F.gelu(self.norm(x, lengths)), lengths
+
+
+class FeatureExtractor(nn.Module):
+    """A stack of conv layers over the raw waveform."""
+
+    def __init__(self, layers: Sequence[ConvLayer]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    def forward(
+        self, wavs: torch.Tensor, wav_lens: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """wavs (B, S), wav_lens (B,) samples -> features (B, C, T), lengths (B,) frames."""
+        x = wavs[:, None, :]  # (B, S) -> (B, 1, S)
+        lengths = wav_lens
+        for layer in self.layers:
+            x, lengths = layer(x, lengths)
+        return x, lengths
+
+
+def build_feature_extractor(
+    layers: Sequence[ConvSpec], mode: str = "group_norm", conv_bias: bool = False
+) -> FeatureExtractor:
+    """The conv stack for ``layers`` = [(dim, kernel, stride), ...] in ``mode`` (see module doc).
+
+    State-dict keys: ``layers.{i}.conv.weight`` (``.bias`` with conv_bias) and
+    ``layers.{i}.norm.weight/bias`` where a norm exists.
+
+    Example:
+        >>> fe = build_feature_extractor(BASE_CONV_LAYERS)
+        >>> feats, lens = fe(torch.zeros(1, 16000), torch.tensor([16000]))
+        >>> feats.shape, lens.tolist()
+        (torch.Size([1, 512, 49]), [49])
+    """
+    if mode not in EXTRACTOR_MODES:
+        raise ValueError(f"extractor mode must be one of {EXTRACTOR_MODES}, found {mode!r}")
+    blocks: list[ConvLayer] = []
+    in_dim = 1
+    for i, (dim, kernel, stride) in enumerate(layers):
+        conv = nn.Conv1d(in_dim, dim, kernel, stride=stride, bias=conv_bias)
+        if mode == "layer_norm":
+            blocks.append(ConvLayer(conv, ChannelLayerNorm(dim)))
+        elif i == 0:
+            blocks.append(GroupNormConvLayer(conv, MaskedGroupNorm(dim)))
+        else:
+            blocks.append(ConvLayer(conv))
+        in_dim = dim
+    return FeatureExtractor(blocks)
