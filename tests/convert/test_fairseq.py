@@ -6,9 +6,9 @@ expected hidden states are ``<family>.outputs.npz`` (see fixtures/reference/FAIR
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
+from upstream_checks import perturb, reference_error
 
 from speechrep.convert.detect import read_checkpoint
 from speechrep.convert.keymap import KeyMapError
@@ -27,37 +27,21 @@ FAIRSEQ_FILES = {  # file -> (family, outputs)
 }
 
 
-def error_vs_s3prl(model: torch.nn.Module, reference_dir, wavs, outputs: str) -> float:
-    """Largest |ours - s3prl| over every hidden state of every single-utterance run."""
-    ref = np.load(reference_dir / f"{outputs}.outputs.npz")
-    worst = 0.0
-    with torch.no_grad():
-        for i, wav in enumerate(wavs):
-            out = model(torch.from_numpy(wav)[None], torch.tensor([len(wav)]))
-            for j, state in enumerate(out.hidden_states):
-                expected = ref[f"single_{i}_layer_{j}"]
-                assert state.shape == expected.shape, (i, j)
-                worst = max(worst, float(np.abs(state.numpy() - expected).max()))
-            assert j + 1 == model.num_layers == 3
-    return worst
-
-
 @pytest.mark.parametrize("name", sorted(FAIRSEQ_FILES))
-def test_fairseq_original_matches_s3prl(reference_dir, reference_wavs, name):
+def test_fairseq_original_matches_s3prl(reference_dir, name):
     family, outputs = FAIRSEQ_FILES[name]
     model = load_upstream(family, ckpt=reference_dir / name)
-    assert type(model).family == family
-    assert error_vs_s3prl(model, reference_dir, reference_wavs, outputs) <= TOL
+    assert type(model).family == family and model.num_layers == 3
+    assert reference_error(model, outputs) <= TOL
 
 
 @pytest.mark.parametrize("name", sorted(FAIRSEQ_FILES))
-def test_fairseq_original_perturbed_twin_fails(reference_dir, reference_wavs, name):
+def test_fairseq_original_perturbed_twin_fails(reference_dir, name):
     family, outputs = FAIRSEQ_FILES[name]
     model = load_upstream(reference_dir / name)  # format and family auto-detected
     assert type(model).family == family
-    with torch.no_grad():
-        model.encoder.layers[0].feed_forward.fc1.weight.add_(0.05)
-    assert error_vs_s3prl(model, reference_dir, reference_wavs, outputs) > TOL
+    perturb(model, "encoder.layers.0.feed_forward.fc1.weight", 0.05)
+    assert reference_error(model, outputs) > TOL
 
 
 @pytest.mark.parametrize(
@@ -92,10 +76,10 @@ def test_config_mapping(reference_dir):
     assert wavlm.config["max_distance"] == 800 and wavlm.config["gated_relative_position"] is True
 
 
-def test_native_round_trip_keeps_the_outputs(reference_dir, reference_wavs, tmp_path):
+def test_native_round_trip_keeps_the_outputs(reference_dir, tmp_path):
     save_native(read_checkpoint(reference_dir / "hubert.fairseq.pt"), tmp_path / "hubert")
     model = load_upstream(tmp_path / "hubert")
-    assert error_vs_s3prl(model, reference_dir, reference_wavs, "hubert") <= TOL
+    assert reference_error(model, "hubert") <= TOL
 
 
 def rewrite(reference_dir, tmp_path, name: str, edit) -> str:

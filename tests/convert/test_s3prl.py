@@ -8,12 +8,12 @@ import os
 import pickle
 import sys
 import types
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
+from upstream_checks import REFERENCE, load_reference_wavs
 
+from speechrep.audio.collate import pad_batch
 from speechrep.convert.cli import convert
 from speechrep.convert.detect import read_checkpoint
 from speechrep.convert.keymap import KeyMapError
@@ -23,17 +23,11 @@ from speechrep.convert.safe_pickle import CheckpointError, safe_load
 from speechrep.upstream.load import FAMILY_CLASSES, build_upstream, load_upstream
 from speechrep.upstream.registry import UPSTREAMS
 
-REF = Path(__file__).parents[1] / "fixtures" / "reference"
 NAMES = ("tera", "mockingjay", "audio_albert", "apc", "vq_apc", "npc")
 
 
 def _outputs(up: torch.nn.Module) -> list[torch.Tensor]:
-    data = np.load(REF / "inputs.npz")
-    wavs = [torch.from_numpy(data[f"wav_{i}"]) for i in (0, 1)]
-    lens = torch.tensor([w.numel() for w in wavs])
-    batch = torch.zeros(2, int(lens.max()))
-    for i, w in enumerate(wavs):
-        batch[i, : w.numel()] = w
+    batch, lens = pad_batch(load_reference_wavs()[:2])
     with torch.no_grad():
         return list(up(batch, lens).hidden_states)
 
@@ -47,10 +41,10 @@ def _assert_same_model(a: torch.nn.Module, b: torch.nn.Module) -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_generic_reader_to_native_gives_identical_outputs(tmp_path, name):
-    native = read_checkpoint(REF / f"{name}.ckpt")
+    native = read_checkpoint(REFERENCE / f"{name}.ckpt")
     assert native.family in FAMILY_CLASSES
     assert build_upstream(native).family == native.family
-    original = load_upstream(REF / f"{name}.ckpt")
+    original = load_upstream(REFERENCE / f"{name}.ckpt")
     save_native(native, tmp_path / "native")
     copy = load_upstream(tmp_path / "native")
     assert copy.family == original.family
@@ -59,8 +53,8 @@ def test_generic_reader_to_native_gives_identical_outputs(tmp_path, name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_export_reproduces_s3prl_layout_and_reloads_identically(tmp_path, name):
-    source = safe_load(REF / f"{name}.ckpt")
-    native_dir = convert(REF / f"{name}.ckpt", tmp_path / "native")
+    source = safe_load(REFERENCE / f"{name}.ckpt")
+    native_dir = convert(REFERENCE / f"{name}.ckpt", tmp_path / "native")
     out = convert(native_dir, tmp_path / f"{name}.ckpt", to="s3prl")  # verifies the re-read weights
     torch.load(out, map_location="cpu", weights_only=True)  # s3prl 0.4.18 loads APC/NPC this way
     written = safe_load(out)
@@ -82,21 +76,21 @@ def test_export_reproduces_s3prl_layout_and_reloads_identically(tmp_path, name):
             == source[config_key]["task"]["sequence_length"]
         )
         assert "Config" in written and "transformer" not in written["Config"]
-    _assert_same_model(load_upstream(REF / f"{name}.ckpt"), load_upstream(out))
+    _assert_same_model(load_upstream(REFERENCE / f"{name}.ckpt"), load_upstream(out))
 
 
 def test_export_of_native_without_source_extras(tmp_path):
     # A native checkpoint with no s3prl leftovers (as pre-training writes) still exports.
-    native = read_checkpoint(REF / "tera.ckpt")
+    native = read_checkpoint(REFERENCE / "tera.ckpt")
     bare = NativeCheckpoint(native.family, native.config, native.state_dict)
     out = export_s3prl(bare, tmp_path / "bare.ckpt")
     written = safe_load(out)
     assert "SpecHead" not in written and written["Upstream_Config"]["task"]["mask_frequency"] == 0.2
-    _assert_same_model(load_upstream(REF / "tera.ckpt"), load_upstream(out))
+    _assert_same_model(load_upstream(REFERENCE / "tera.ckpt"), load_upstream(out))
 
 
 def test_export_errors(tmp_path):
-    native = read_checkpoint(REF / "tera.ckpt")
+    native = read_checkpoint(REFERENCE / "tera.ckpt")
     with pytest.raises(ValueError, match="no own checkpoint layout for family 'hubert'"):
         export_s3prl(NativeCheckpoint("hubert", {}, {}), tmp_path / "x.ckpt")
     bad = NativeCheckpoint(
@@ -139,7 +133,7 @@ def test_runner_written_file_with_namespace_optimizer_and_old_scheduler_loads(
     module = types.ModuleType("optimizers")
     module.WarmupScheduler = WarmupScheduler
     monkeypatch.setitem(sys.modules, "optimizers", module)
-    payload = safe_load(REF / "tera.ckpt")
+    payload = safe_load(REFERENCE / "tera.ckpt")
     adam_state = {
         "state": {
             0: {
@@ -169,7 +163,7 @@ def test_runner_written_file_with_namespace_optimizer_and_old_scheduler_loads(
     with pytest.raises(pickle.UnpicklingError):  # torch's own weights_only loader refuses it
         torch.load(tmp_path / "states-1000.ckpt", weights_only=True)
     _assert_same_model(
-        load_upstream(REF / "tera.ckpt"), load_upstream(tmp_path / "states-1000.ckpt")
+        load_upstream(REFERENCE / "tera.ckpt"), load_upstream(tmp_path / "states-1000.ckpt")
     )
 
 
@@ -179,7 +173,7 @@ class _Evil:
 
 
 def test_code_in_a_checkpoint_is_refused(tmp_path):
-    payload = safe_load(REF / "apc.ckpt")
+    payload = safe_load(REFERENCE / "apc.ckpt")
     payload["config"]["task"]["hook"] = _Evil()
     torch.save(payload, tmp_path / "evil.ckpt")
     with pytest.raises(
@@ -192,7 +186,7 @@ def test_code_in_a_checkpoint_is_refused(tmp_path):
 
 
 def test_truncated_file(tmp_path):
-    data = (REF / "npc.ckpt").read_bytes()
+    data = (REFERENCE / "npc.ckpt").read_bytes()
     (tmp_path / "cut.ckpt").write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match=r"cut\.ckpt: not a readable PyTorch checkpoint"):
         load_upstream(tmp_path / "cut.ckpt")
@@ -241,7 +235,7 @@ def test_truncated_file(tmp_path):
     ],
 )
 def test_bad_config_names_the_problem(tmp_path, name, edit, message):
-    payload = safe_load(REF / f"{name}.ckpt")
+    payload = safe_load(REFERENCE / f"{name}.ckpt")
     edit(payload)
     torch.save(payload, tmp_path / "bad.ckpt")
     with pytest.raises(CheckpointError, match=rf"bad\.ckpt: .*{message}"):
@@ -257,7 +251,7 @@ def test_bad_config_names_the_problem(tmp_path, name, edit, message):
     ],
 )
 def test_mismatched_shapes_are_named(tmp_path, name, key, shape):
-    payload = safe_load(REF / f"{name}.ckpt")
+    payload = safe_load(REFERENCE / f"{name}.ckpt")
     weights = payload["Transformer"] if "Transformer" in payload else payload["model"]
     weights[key] = torch.zeros(shape)
     torch.save(payload, tmp_path / "shapes.ckpt")
@@ -271,14 +265,14 @@ def test_mismatched_shapes_are_named(tmp_path, name, key, shape):
 
 
 def test_unknown_and_missing_weights_are_named(tmp_path):
-    payload = safe_load(REF / "vq_apc.ckpt")
+    payload = safe_load(REFERENCE / "vq_apc.ckpt")
     payload["model"]["rnn_layers.0.weight_ih_l1"] = torch.zeros(1)
     torch.save(payload, tmp_path / "extra.ckpt")
     with pytest.raises(
         KeyMapError, match=r"extra\.ckpt: unknown key\(s\): rnn_layers\.0\.weight_ih_l1"
     ):
         load_upstream(tmp_path / "extra.ckpt")
-    payload = safe_load(REF / "vq_apc.ckpt")
+    payload = safe_load(REFERENCE / "vq_apc.ckpt")
     del payload["model"]["vq_layers.0.codebook_CxE.weight"]
     torch.save(payload, tmp_path / "missing.ckpt")
     with pytest.raises(
@@ -315,7 +309,7 @@ def test_registry_lists_s3prl_models_with_urls():
 
 
 def test_explicit_ckpt_for_a_registered_name_is_used():
-    up = load_upstream("tera", ckpt=REF / "mockingjay.ckpt")
+    up = load_upstream("tera", ckpt=REFERENCE / "mockingjay.ckpt")
     assert up.config.hidden_size == 48
     with pytest.raises(ValueError, match="holds a 'npc' model, not a 'apc' model"):
-        load_upstream("apc", ckpt=REF / "npc.ckpt")
+        load_upstream("apc", ckpt=REFERENCE / "npc.ckpt")

@@ -6,11 +6,16 @@ Tolerances: parity with s3prl <= 1e-4 absolute on every frame of every hidden st
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pytest
 import torch
+from upstream_checks import (
+    REFERENCE,
+    batch_vs_single,
+    load_reference_wavs,
+    perturb,
+    reference_error,
+    s3prl_batch_error,
+)
 
 from speechrep.convert.safe_pickle import safe_load
 from speechrep.nn.quantize import GroupVectorQuantizer, VqConfig, code_perplexity
@@ -18,55 +23,34 @@ from speechrep.nn.rnn import ResidualGRUStack
 from speechrep.upstream.apc import ApcConfig, ApcUpstream
 from speechrep.upstream.load import load_upstream
 
-REF = Path(__file__).parents[1] / "fixtures" / "reference"
 PARITY_TOL = 1e-4
 BATCH_TOL = 1e-5
 
 
-def _wavs() -> list[torch.Tensor]:
-    data = np.load(REF / "inputs.npz")
-    return [torch.from_numpy(data[f"wav_{i}"]) for i in range(3)]
-
-
-def _max_error(up: torch.nn.Module, name: str) -> float:
-    ref = np.load(REF / f"{name}.outputs.npz")
-    worst = 0.0
-    for i, wav in enumerate(_wavs()):
-        with torch.no_grad():
-            out = up(wav[None], torch.tensor([wav.numel()]))
-        assert len(out.hidden_states) == 3 == up.num_layers
-        for j, state in enumerate(out.hidden_states):
-            expected = ref[f"single_{i}_layer_{j}"]
-            assert state.shape == expected.shape
-            worst = max(worst, float(np.abs(state.numpy() - expected).max()))
-    return worst
-
-
 @pytest.mark.parametrize("name", ["apc", "vq_apc"])
 def test_parity_with_s3prl_every_layer(name):
-    up = load_upstream(REF / f"{name}.ckpt")
-    assert up.family == name
-    assert _max_error(up, name) <= PARITY_TOL
+    up = load_upstream(REFERENCE / f"{name}.ckpt")
+    assert up.family == name and up.num_layers == 3
+    assert reference_error(up, name) <= PARITY_TOL
 
 
 @pytest.mark.parametrize("name", ["apc", "vq_apc"])
 def test_parity_twin_perturbed_weight_fails(name):
-    up = load_upstream(REF / f"{name}.ckpt")
-    with torch.no_grad():
-        up.rnn.layers[0].weight_ih_l0[0, 0] += 0.5
-    assert _max_error(up, name) > 1e-3
+    up = load_upstream(REFERENCE / f"{name}.ckpt")
+    perturb(up, "rnn.layers.0.weight_ih_l0", 0.5, index=(0, 0))
+    assert reference_error(up, name) > 1e-3
 
 
 def test_vq_tensors_load_and_do_not_change_hidden_states():
-    up = load_upstream(REF / "vq_apc.ckpt")
-    source = safe_load(REF / "vq_apc.ckpt")["model"]
+    up = load_upstream(REFERENCE / "vq_apc.ckpt")
+    source = safe_load(REFERENCE / "vq_apc.ckpt")["model"]
     assert torch.equal(up.quantizer.groups[0].logits.weight, source["vq_layers.0.vq_logits.weight"])
     assert torch.equal(
         up.quantizer.groups[0].codebook.weight, source["vq_layers.0.codebook_CxE.weight"]
     )
     assert torch.equal(up.postnet.weight, source["postnet.weight"])
     # The returned last state is pre-VQ: zeroing the codebook changes predictions, not states.
-    wav = _wavs()[0][None]
+    wav = torch.from_numpy(load_reference_wavs()[0])[None]
     n = torch.tensor([wav.shape[1]])
     with torch.no_grad():
         before = up(wav, n).hidden_states[-1]
@@ -76,31 +60,12 @@ def test_vq_tensors_load_and_do_not_change_hidden_states():
         assert float((up.predict(before)[0] - pred_before).abs().max()) > 1e-3
 
 
-def _garbage_padded_batch(wavs):
-    lens = torch.tensor([w.numel() for w in wavs])
-    batch = torch.full((len(wavs), int(lens.max())), -2.0)
-    for i, w in enumerate(wavs):
-        batch[i, : w.numel()] = w
-    return batch, lens
-
-
 @pytest.mark.parametrize("name", ["apc", "vq_apc"])
 def test_padded_batch_equals_single(name):
-    up = load_upstream(REF / f"{name}.ckpt")
-    wavs = _wavs()
-    with torch.no_grad():
-        batch = up(*_garbage_padded_batch(wavs))
-        singles = [up(w[None], torch.tensor([w.numel()])) for w in wavs]
-    worst = 0.0
-    for i, single in enumerate(singles):
-        n = int(single.lengths[0])
-        for b, s in zip(batch.hidden_states, single.hidden_states, strict=True):
-            worst = max(worst, float((b[i, :n] - s[0]).abs().max()))
-            assert b[i, n:].abs().sum() == 0
-    assert worst <= BATCH_TOL
+    up = load_upstream(REFERENCE / f"{name}.ckpt")
+    assert batch_vs_single(up, load_reference_wavs(), pad_value=-2.0) <= BATCH_TOL
     # Twin: s3prl's batch differs on the shorter utterances' last frames (its frame convention).
-    s3prl_batch = np.load(REF / f"{name}.outputs.npz")["batch_layer_2"][0, :100]
-    assert np.abs(s3prl_batch - singles[0].hidden_states[2][0].numpy()).max() > 1e-2
+    assert s3prl_batch_error(up, name, layer=2) > 1e-2
 
 
 def test_gru_stack_is_causal_and_residual():

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from upstream_checks import (
+    TINY_CONV,
+    TINY_ENCODER,
+    TINY_WAVS,
+    batch_vs_single,
+    perturb,
+    randomized,
+    reference_error,
+)
 
 from speechrep.audio.collate import pad_batch
 from speechrep.convert.detect import read_checkpoint
@@ -16,70 +24,25 @@ from speechrep.upstream.load import build_upstream, load_upstream
 from speechrep.upstream.wav2vec2 import HubertUpstream, Wav2Vec2Config
 
 TOL = 1e-4  # fp32 absolute
-TINY_CONV = ((16, 10, 5), (16, 3, 2), (16, 2, 2))  # stride 20
-TINY_WAVS = [
-    np.random.default_rng(i).normal(size=n).astype(np.float32) * 0.1
-    for i, n in enumerate([430, 977, 1500])
-]
-
-
-def error_vs_s3prl(model: torch.nn.Module, reference_dir, wavs) -> float:
-    """Largest |ours - s3prl| over all 6 hidden states of every single-utterance run."""
-    ref = np.load(reference_dir / "distiller.outputs.npz")
-    worst = 0.0
-    with torch.no_grad():
-        for i, wav in enumerate(wavs):
-            out = model(torch.from_numpy(wav)[None], torch.tensor([len(wav)]))
-            assert len(out.hidden_states) == model.num_layers == 6
-            for j, state in enumerate(out.hidden_states):
-                expected = ref[f"single_{i}_layer_{j}"]
-                assert state.shape == expected.shape, (i, j)
-                worst = max(worst, float(np.abs(state.numpy() - expected).max()))
-    return worst
-
-
-def batch_vs_single(model: torch.nn.Module, wavs, claim_full: bool = False) -> float:
-    x, lens = pad_batch(wavs)
-    with torch.no_grad():
-        batch = model(x, torch.full_like(lens, x.shape[1]) if claim_full else lens)
-        worst = 0.0
-        for i in range(len(wavs)):
-            alone = model(x[i : i + 1, : lens[i]], lens[i : i + 1])
-            t = alone.hidden_states[0].shape[1]
-            for b, a in zip(batch.hidden_states, alone.hidden_states, strict=True):
-                worst = max(worst, float((b[i, :t] - a[0]).abs().max()))
-    return worst
 
 
 def tiny_config(**overrides) -> DistilHubertConfig:
-    fields = dict(
-        conv_layers=TINY_CONV, num_layers=2, hidden_size=32, ffn_size=48, num_heads=4,
-        pos_conv_kernel=6, pos_conv_groups=4, num_prediction_heads=3, prediction_size=24,
-    )  # fmt: skip
-    return DistilHubertConfig(**{**fields, **overrides})
+    heads = dict(num_prediction_heads=3, prediction_size=24)
+    return DistilHubertConfig(**{**TINY_ENCODER, **heads, **overrides})
 
 
-def randomized(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn(p.shape, generator=gen) * 0.1)
-    return model.eval()
-
-
-def test_matches_s3prl_on_single_utterances(reference_dir, reference_wavs):
+def test_matches_s3prl_on_single_utterances(reference_dir):
     model = load_upstream("distilhubert", ckpt=reference_dir / "distiller.ckpt")
     assert isinstance(model, DistilHubertUpstream)
-    assert model.config.teacher_layers == (4, 8, 12)
-    assert error_vs_s3prl(model, reference_dir, reference_wavs) <= TOL
+    assert model.config.teacher_layers == (4, 8, 12) and model.num_layers == 6
+    assert reference_error(model, "distiller") <= TOL
 
 
 @pytest.mark.parametrize("key", ["heads.weight", "heads.proj.bias", "feature_projection.weight"])
-def test_perturbed_weight_breaks_parity(reference_dir, reference_wavs, key):
+def test_perturbed_weight_breaks_parity(reference_dir, key):
     model = load_upstream("distilhubert", ckpt=reference_dir / "distiller.ckpt")
-    with torch.no_grad():
-        model.state_dict()[key].add_(0.05)
-    assert error_vs_s3prl(model, reference_dir, reference_wavs) > TOL
+    perturb(model, key, 0.05)
+    assert reference_error(model, "distiller") > TOL
 
 
 def test_padded_batch_equals_single_runs(reference_dir, reference_wavs):
@@ -188,12 +151,7 @@ def test_unsupported_distiller_config_is_a_clear_error(reference_dir, tmp_path, 
 
 
 def test_student_starts_from_the_teacher():
-    teacher = HubertUpstream(
-        Wav2Vec2Config(
-            conv_layers=TINY_CONV, num_layers=4, hidden_size=32, ffn_size=48, num_heads=4,
-            pos_conv_kernel=6, pos_conv_groups=4,
-        )
-    )  # fmt: skip
+    teacher = HubertUpstream(Wav2Vec2Config(**{**TINY_ENCODER, "num_layers": 4}))
     student = DistilHubertUpstream(tiny_config())
     shared = [k for k in student.state_dict() if not k.startswith("heads.")]
 

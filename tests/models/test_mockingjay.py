@@ -14,7 +14,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from upstream_checks import (
+    REFERENCE,
+    batch_vs_single,
+    load_reference_wavs,
+    perturb,
+    reference_error,
+    s3prl_batch_error,
+)
 
+from speechrep.audio.collate import pad_batch
 from speechrep.audio.features import KaldiOptions
 from speechrep.config import from_dict
 from speechrep.convert.keymap import KeyMapError
@@ -29,81 +38,39 @@ from speechrep.upstream.mockingjay import (
     MockingjayUpstream,
 )
 
-REF = Path(__file__).parents[1] / "fixtures" / "reference"
 PARITY_TOL = 1e-4
 BATCH_TOL = 1e-5
 FAMILIES = ("tera", "mockingjay", "audio_albert")
 
 
-def _wavs() -> list[torch.Tensor]:
-    data = np.load(REF / "inputs.npz")
-    return [torch.from_numpy(data[f"wav_{i}"]) for i in range(3)]
-
-
-def _max_error(up: torch.nn.Module, name: str) -> float:
-    """Largest |ours - s3prl| over every utterance (run alone), layer and frame."""
-    ref = np.load(REF / f"{name}.outputs.npz")
-    worst = 0.0
-    for i, wav in enumerate(_wavs()):
-        with torch.no_grad():
-            out = up(wav[None], torch.tensor([wav.numel()]))
-        assert len(out.hidden_states) == up.num_layers
-        for j, state in enumerate(out.hidden_states):
-            expected = ref[f"single_{i}_layer_{j}"]
-            assert state.shape == expected.shape, (name, i, j)
-            worst = max(worst, float(np.abs(state.numpy() - expected).max()))
-        assert f"single_{i}_layer_{len(out.hidden_states)}" not in ref.files
-    return worst
-
-
 @pytest.mark.parametrize("name", FAMILIES)
 def test_parity_with_s3prl_every_layer(name):
-    up = load_upstream(REF / f"{name}.ckpt")
+    up = load_upstream(REFERENCE / f"{name}.ckpt")
     assert up.family in FAMILIES
-    assert _max_error(up, name) <= PARITY_TOL
+    assert reference_error(up, name) <= PARITY_TOL
 
 
 @pytest.mark.parametrize("name", FAMILIES)
 def test_parity_twin_perturbed_weight_fails(name):
-    up = load_upstream(REF / f"{name}.ckpt")
-    with torch.no_grad():
-        up.encoder.input.projection.weight[0, 0] += 0.05
-    assert _max_error(up, name) > 1e-3
+    up = load_upstream(REFERENCE / f"{name}.ckpt")
+    perturb(up, "encoder.input.projection.weight", 0.05, index=(0, 0))
+    assert reference_error(up, name) > 1e-3
 
 
 def test_family_labels():
-    assert load_upstream(REF / "audio_albert.ckpt").family == "audio_albert"
+    assert load_upstream(REFERENCE / "audio_albert.ckpt").family == "audio_albert"
     # s3prl's mockingjay fixture was pre-trained with frequency masking, which is what TERA adds.
-    assert load_upstream(REF / "tera.ckpt").family == "tera"
-
-
-def _garbage_padded_batch(wavs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    lens = torch.tensor([w.numel() for w in wavs])
-    batch = torch.full((len(wavs), int(lens.max())), 3.0)  # loud padding: nothing may read it
-    for i, w in enumerate(wavs):
-        batch[i, : w.numel()] = w
-    return batch, lens
+    assert load_upstream(REFERENCE / "tera.ckpt").family == "tera"
 
 
 @pytest.mark.parametrize("name", ["tera", "audio_albert"])
 def test_padded_batch_equals_single(name):
-    up = load_upstream(REF / f"{name}.ckpt")
-    wavs = _wavs()
-    with torch.no_grad():
-        batch = up(*_garbage_padded_batch(wavs))
-        singles = [up(w[None], torch.tensor([w.numel()])) for w in wavs]
-    worst = 0.0
-    for i, single in enumerate(singles):
-        n = int(single.lengths[0])
-        assert int(batch.lengths[i]) == n
-        for b, s in zip(batch.hidden_states, single.hidden_states, strict=True):
-            worst = max(worst, float((b[i, :n] - s[0]).abs().max()))
-            assert b[i, n:].abs().sum() == 0
-    assert worst <= BATCH_TOL
+    up = load_upstream(REFERENCE / f"{name}.ckpt")
+    # loud padding: nothing may read it
+    assert batch_vs_single(up, load_reference_wavs(), pad_value=3.0) <= BATCH_TOL
     # Twin: s3prl's own padded batch (its rule "a frame summing to 0 is padding" and its batch
     # statistics) is far from the single runs, so this check can tell the two apart.
-    s3prl_batch = np.load(REF / f"{name}.outputs.npz")["batch_layer_1"][0, :100]
-    assert np.abs(s3prl_batch - singles[0].hidden_states[1][0].numpy()).max() > 1e-2
+    assert s3prl_batch_error(up, name, layer=1) > 1e-2
 
 
 # ----------------------------------------------------------------------------- pre-LN / shared
@@ -240,7 +207,7 @@ def test_pre_ln_file_matches_written_out_equations(tmp_path):
     payload = _s3prl_pre_ln_file(tmp_path / "preln.ckpt")
     up = load_upstream(tmp_path / "preln.ckpt")
     assert up.config.pre_layer_norm and up.num_layers == 4
-    wav = _wavs()[0][:8000]
+    wav = torch.from_numpy(load_reference_wavs()[0][:8000])
     feats, lens = up.front_end(wav[None], torch.tensor([8000]))
     with torch.no_grad():
         ours = up.encode(feats, lens)
@@ -270,7 +237,7 @@ def test_pre_ln_alias_must_equal_its_twin(tmp_path):
 
 
 def test_shared_layers_are_held_once():
-    up = load_upstream(REF / "audio_albert.ckpt")
+    up = load_upstream(REFERENCE / "audio_albert.ckpt")
     keys = up.state_dict().keys()
     assert any(k.startswith("encoder.layers.0.") for k in keys)
     assert not any(k.startswith("encoder.layers.1.") for k in keys)
@@ -278,7 +245,7 @@ def test_shared_layers_are_held_once():
 
 
 def test_shared_layer_copies_must_be_equal(tmp_path):
-    payload = safe_load(REF / "audio_albert.ckpt")
+    payload = safe_load(REFERENCE / "audio_albert.ckpt")
     payload["Transformer"]["encoder.layer.2.output.dense.bias"] = (
         payload["Transformer"]["encoder.layer.2.output.dense.bias"] * 2
     )
@@ -290,7 +257,7 @@ def test_shared_layer_copies_must_be_equal(tmp_path):
 
 
 def test_legacy_config_layout_and_gamma_beta_names(tmp_path):
-    payload = safe_load(REF / "tera.ckpt")
+    payload = safe_load(REFERENCE / "tera.ckpt")
     old = {
         k.replace("LayerNorm.weight", "LayerNorm.gamma").replace(
             "LayerNorm.bias", "LayerNorm.beta"
@@ -300,7 +267,7 @@ def test_legacy_config_layout_and_gamma_beta_names(tmp_path):
     legacy = {"Transformer": old, "Config": payload["Upstream_Config"], "Runner": payload["Config"]}
     torch.save(legacy, tmp_path / "legacy.ckpt")
     ours = load_upstream(tmp_path / "legacy.ckpt").state_dict()
-    reference = load_upstream(REF / "tera.ckpt").state_dict()
+    reference = load_upstream(REFERENCE / "tera.ckpt").state_dict()
     assert ours.keys() == reference.keys()
     assert all(torch.equal(ours[k], reference[k]) for k in ours)
     # Twin: without the renaming, the old names are unknown keys.
@@ -315,11 +282,11 @@ def test_legacy_config_layout_and_gamma_beta_names(tmp_path):
 
 def _fbank_error(config: FrontEndConfig) -> float:
     """Largest |front-end - s3prl's fbank baseline| (Kaldi fbank 80 + 2 delta rounds + CMVN)."""
-    front_end, ref = AcousticFrontEnd(config), np.load(REF / "fbank.outputs.npz")
+    front_end, ref = AcousticFrontEnd(config), np.load(REFERENCE / "fbank.outputs.npz")
     errors = []
-    for i, wav in enumerate(_wavs()):
-        n = torch.tensor([wav.numel()])
-        feats, lens = front_end(wav[None], n)
+    for i, wav in enumerate(load_reference_wavs()):
+        n = torch.tensor([len(wav)])
+        feats, lens = front_end(torch.from_numpy(wav)[None], n)
         aligned = align_frames(feats, lens, frame_lengths(n, 160))
         errors.append(float(np.abs(aligned.numpy() - ref[f"single_{i}_layer_0"]).max()))
     return max(errors)
@@ -365,7 +332,7 @@ def test_long_inputs_run_in_torch_chunk_pieces():
     up = MockingjayUpstream(_tiny(max_frames=40)).eval()
     wavs = [torch.randn(16000) * 0.1, torch.randn(9000) * 0.1]
     with torch.no_grad():
-        batch = up(*_garbage_padded_batch(wavs))
+        batch = up(*pad_batch(wavs, pad_value=3.0))  # loud padding: nothing may read it
         for i, wav in enumerate(wavs):
             feats, lens = up.front_end(wav[None], torch.tensor([wav.numel()]))
             t = feats.shape[1]  # 101 and 57 native frames -> 3 pieces of 34 and 2 of 29

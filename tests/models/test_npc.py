@@ -7,96 +7,61 @@ Tolerances: parity with s3prl <= 1e-4 absolute on every frame of every hidden st
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import numpy as np
 import pytest
 import torch
+from upstream_checks import (
+    REFERENCE,
+    batch_vs_single,
+    load_reference_wavs,
+    perturb,
+    reference_error,
+    s3prl_batch_error,
+)
 
 from speechrep.convert.safe_pickle import safe_load
 from speechrep.nn.quantize import VqConfig
 from speechrep.upstream.load import load_upstream
 from speechrep.upstream.npc import NpcConfig, NpcUpstream, masked_batch_norm
 
-REF = Path(__file__).parents[1] / "fixtures" / "reference"
 PARITY_TOL = 1e-4
 BATCH_TOL = 1e-5
 
 
-def _wavs() -> list[torch.Tensor]:
-    data = np.load(REF / "inputs.npz")
-    return [torch.from_numpy(data[f"wav_{i}"]) for i in range(3)]
-
-
-def _max_error(up: torch.nn.Module) -> float:
-    ref = np.load(REF / "npc.outputs.npz")
-    worst = 0.0
-    for i, wav in enumerate(_wavs()):
-        with torch.no_grad():
-            out = up(wav[None], torch.tensor([wav.numel()]))
-        assert len(out.hidden_states) == 7 == up.num_layers  # 2 * blocks + 1
-        for j, state in enumerate(out.hidden_states):
-            expected = ref[f"single_{i}_layer_{j}"]
-            assert state.shape == expected.shape
-            worst = max(worst, float(np.abs(state.numpy() - expected).max()))
-    return worst
-
-
 def test_parity_with_s3prl_every_layer():
-    up = load_upstream(REF / "npc.ckpt")
+    up = load_upstream(REFERENCE / "npc.ckpt")
     assert up.family == "npc" and not up.training
-    assert _max_error(up) <= PARITY_TOL
+    assert up.num_layers == 7  # 2 * blocks + 1
+    assert reference_error(up, "npc") <= PARITY_TOL
 
 
 def test_parity_twin_perturbed_running_stat_fails():
-    up = load_upstream(REF / "npc.ckpt")
-    with torch.no_grad():
-        up.blocks[0].bn1.running_mean[3] += 0.5
-    assert _max_error(up) > 1e-3
+    up = load_upstream(REFERENCE / "npc.ckpt")
+    perturb(up, "blocks.0.bn1.running_mean", 0.5, index=3)
+    assert reference_error(up, "npc") > 1e-3
 
 
 def test_stored_conv_mask_is_used(tmp_path):
-    payload = safe_load(REF / "npc.ckpt")
+    payload = safe_load(REFERENCE / "npc.ckpt")
     stored = payload["model"]["masked_convs.1.conv_mask"]
-    up = load_upstream(REF / "npc.ckpt")
+    up = load_upstream(REFERENCE / "npc.ckpt")
     assert torch.equal(up.masked_convs[1].conv_mask, stored)
     assert int((stored[0, 0] == 0).sum()) == 5 + 2 * 2  # block i masks mask_size + 2 (i + 1) taps
     payload["model"]["masked_convs.1.conv_mask"] = torch.ones_like(stored)
     torch.save(payload, tmp_path / "npc_unmasked.ckpt")
     changed = load_upstream(tmp_path / "npc_unmasked.ckpt")
     assert torch.equal(changed.masked_convs[1].conv_mask, torch.ones_like(stored))
-    wav = _wavs()[0][None]
+    wav = torch.from_numpy(load_reference_wavs()[0])[None]
     n = torch.tensor([wav.shape[1]])
     with torch.no_grad():
         a, b = up(wav, n).hidden_states, changed(wav, n).hidden_states
     assert torch.equal(a[1], b[1]) and float((a[3] - b[3]).abs().max()) > 1e-3
 
 
-def _garbage_padded_batch(wavs):
-    lens = torch.tensor([w.numel() for w in wavs])
-    batch = torch.full((len(wavs), int(lens.max())), 4.0)
-    for i, w in enumerate(wavs):
-        batch[i, : w.numel()] = w
-    return batch, lens
-
-
 def test_padded_batch_equals_single():
-    up = load_upstream(REF / "npc.ckpt")
-    wavs = _wavs()
-    with torch.no_grad():
-        batch = up(*_garbage_padded_batch(wavs))
-        singles = [up(w[None], torch.tensor([w.numel()])) for w in wavs]
-    worst = 0.0
-    for i, single in enumerate(singles):
-        n = int(single.lengths[0])
-        for b, s in zip(batch.hidden_states, single.hidden_states, strict=True):
-            worst = max(worst, float((b[i, :n] - s[0]).abs().max()))
-            assert b[i, n:].abs().sum() == 0
-    assert worst <= BATCH_TOL
+    up = load_upstream(REFERENCE / "npc.ckpt")
+    assert batch_vs_single(up, load_reference_wavs(), pad_value=4.0) <= BATCH_TOL
     # Twin: s3prl's own batch lets the padding reach the last ~11 valid frames.
-    ref = np.load(REF / "npc.outputs.npz")
-    s3prl_last = ref["batch_layer_6"][0, :100]
-    assert np.abs(s3prl_last - singles[0].hidden_states[6][0].numpy()).max() > 1e-2
+    assert s3prl_batch_error(up, "npc", layer=6) > 1e-2
 
 
 def test_padding_never_reaches_valid_frames_through_the_receptive_field():

@@ -82,9 +82,9 @@ def rules_for(family: str) -> list[Rule]:
 
 
 # speechrep field <- (fairseq key, fairseq default when a config leaves the key out).
-# Defaults are those of fairseq's Wav2Vec2Config (s3prl's copies and WavLMConfig agree).
-WAV2VEC2_FIELDS: dict[str, tuple[str, Any]] = {
-    "conv_bias": ("conv_bias", False),
+# Defaults are those of fairseq's Wav2Vec2Config (s3prl's copies and WavLMConfig agree); s3prl's
+# DistillerConfig uses the same keys for its encoder (DISTILLER_FIELDS).
+ENCODER_FIELDS: dict[str, tuple[str, Any]] = {
     "num_layers": ("encoder_layers", 12),
     "hidden_size": ("encoder_embed_dim", 768),
     "ffn_size": ("encoder_ffn_embed_dim", 3072),
@@ -93,11 +93,15 @@ WAV2VEC2_FIELDS: dict[str, tuple[str, Any]] = {
     "layer_norm_first": ("layer_norm_first", False),
     "pos_conv_kernel": ("conv_pos", 128),
     "pos_conv_groups": ("conv_pos_groups", 16),
-    "pos_conv_depth": ("pos_conv_depth", 1),
     "dropout": ("dropout", 0.1),
     "attention_dropout": ("attention_dropout", 0.1),
     "activation_dropout": ("activation_dropout", 0.0),
     "layerdrop": ("encoder_layerdrop", 0.0),
+}
+WAV2VEC2_FIELDS: dict[str, tuple[str, Any]] = {
+    **ENCODER_FIELDS,
+    "conv_bias": ("conv_bias", False),
+    "pos_conv_depth": ("pos_conv_depth", 1),
     "feature_dropout": ("dropout_input", 0.0),
     "mask_prob": ("mask_prob", 0.65),
     "mask_length": ("mask_length", 10),
@@ -266,22 +270,14 @@ def _read_wavlm(cfg: dict[str, Any], state: Any, path: Path | str) -> NativeChec
     return _native("wavlm", config, _weights(state, "wavlm", path, "model"), path, "wavlm")
 
 
-# speechrep field <- (s3prl Config["distiller"] key, s3prl DistillerConfig default).
+# speechrep field <- (s3prl Config["distiller"] key, s3prl DistillerConfig default): fairseq's
+# encoder keys and defaults but two, and the prediction heads.
 DISTILLER_FIELDS: dict[str, tuple[str, Any]] = {
+    **ENCODER_FIELDS,
     "num_layers": ("encoder_layers", 1),
-    "hidden_size": ("encoder_embed_dim", 768),
-    "ffn_size": ("encoder_ffn_embed_dim", 3072),
-    "num_heads": ("encoder_attention_heads", 12),
-    "activation": ("activation_fn", "gelu"),
-    "layer_norm_first": ("layer_norm_first", False),
-    "pos_conv_kernel": ("conv_pos", 128),
-    "pos_conv_groups": ("conv_pos_groups", 16),
+    "activation_dropout": ("activation_dropout", 0.1),
     "num_prediction_heads": ("n_tasks", 12),
     "prediction_size": ("final_dim", 768),
-    "dropout": ("dropout", 0.1),
-    "attention_dropout": ("attention_dropout", 0.1),
-    "activation_dropout": ("activation_dropout", 0.1),
-    "layerdrop": ("encoder_layerdrop", 0.0),
     "feature_grad_mult": ("feature_grad_mult", 1.0),
 }
 # s3prl options with one supported value (the released DistilHuBERT's).

@@ -20,16 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from speechrep.nn.conv import (
-    BASE_CONV_LAYERS,
-    EXTRACTOR_MODES,
-    build_feature_extractor,
-    check_conv_layers,
-    total_stride,
-)
-from speechrep.nn.transformer import ACTIVATIONS, EncoderSpec, build_encoder, valid_mask
+from speechrep.nn.conv import BASE_CONV_LAYERS, build_feature_extractor, total_stride
+from speechrep.nn.transformer import EncoderSpec, build_encoder, valid_mask
 from speechrep.upstream.base import Upstream
-from speechrep.upstream.wav2vec2 import check_long_enough
+from speechrep.upstream.wav2vec2 import (
+    check_conv_and_activation,
+    check_long_enough,
+    encoder_spec_from,
+)
 
 
 @dataclass(frozen=True)
@@ -64,15 +62,7 @@ class DistilHubertConfig:
     feature_grad_mult: float = 0.1  # s3prl: feature_grad_mult (scales the conv stack's gradient)
 
     def __post_init__(self) -> None:
-        check_conv_layers(self.conv_layers, "conv_layers")
-        if self.extractor_mode not in EXTRACTOR_MODES:
-            raise ValueError(
-                f"extractor_mode must be one of {EXTRACTOR_MODES}, found {self.extractor_mode!r}"
-            )
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {sorted(ACTIVATIONS)}, found {self.activation!r}"
-            )
+        check_conv_and_activation(self.conv_layers, self.extractor_mode, self.activation)
         if self.num_layers < 1 or self.num_prediction_heads < 1:
             raise ValueError("num_layers and num_prediction_heads must be >= 1")
         if len(self.teacher_layers) != self.num_prediction_heads:
@@ -82,20 +72,7 @@ class DistilHubertConfig:
             )
 
     def encoder_spec(self) -> EncoderSpec:
-        return EncoderSpec(
-            embed_dim=self.hidden_size,
-            ffn_dim=self.ffn_size,
-            num_layers=self.num_layers,
-            num_heads=self.num_heads,
-            activation_fn=self.activation,
-            layer_norm_first=self.layer_norm_first,
-            pos_conv_kernel=self.pos_conv_kernel,
-            pos_conv_groups=self.pos_conv_groups,
-            dropout=self.dropout,
-            attention_dropout=self.attention_dropout,
-            activation_dropout=self.activation_dropout,
-            layerdrop=self.layerdrop,
-        )
+        return encoder_spec_from(self)  # one positional conv, LayerNorm eps 1e-5
 
 
 class PredictionHeads(nn.Module):

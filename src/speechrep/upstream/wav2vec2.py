@@ -14,6 +14,7 @@ utterance gives alone.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -69,15 +70,7 @@ class Wav2Vec2Config:
     mask_length: int = 10  # fairseq: mask_length; HF: mask_time_length
 
     def __post_init__(self) -> None:
-        check_conv_layers(self.conv_layers, "conv_layers")
-        if self.extractor_mode not in EXTRACTOR_MODES:
-            raise ValueError(
-                f"extractor_mode must be one of {EXTRACTOR_MODES}, found {self.extractor_mode!r}"
-            )
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {sorted(ACTIVATIONS)}, found {self.activation!r}"
-            )
+        check_conv_and_activation(self.conv_layers, self.extractor_mode, self.activation)
         if self.hidden_size % self.num_heads or self.hidden_size % self.pos_conv_groups:
             raise ValueError(
                 f"hidden_size {self.hidden_size} must be a multiple of num_heads {self.num_heads} "
@@ -95,22 +88,42 @@ class Wav2Vec2Config:
             )
 
     def encoder_spec(self) -> EncoderSpec:
-        return EncoderSpec(
-            embed_dim=self.hidden_size,
-            ffn_dim=self.ffn_size,
-            num_layers=self.num_layers,
-            num_heads=self.num_heads,
-            activation_fn=self.activation,
-            layer_norm_first=self.layer_norm_first,
-            pos_conv_kernel=self.pos_conv_kernel,
-            pos_conv_groups=self.pos_conv_groups,
-            pos_conv_depth=self.pos_conv_depth,
-            eps=self.layer_norm_eps,
-            dropout=self.dropout,
-            attention_dropout=self.attention_dropout,
-            activation_dropout=self.activation_dropout,
-            layerdrop=self.layerdrop,
+        return encoder_spec_from(self, pos_conv_depth=self.pos_conv_depth, eps=self.layer_norm_eps)
+
+
+def check_conv_and_activation(
+    conv_layers: tuple[ConvSpec, ...], extractor_mode: str, activation: str
+) -> None:
+    """Raise ValueError for a conv stack, extractor mode or activation the blocks cannot build."""
+    check_conv_layers(conv_layers, "conv_layers")
+    if extractor_mode not in EXTRACTOR_MODES:
+        raise ValueError(
+            f"extractor_mode must be one of {EXTRACTOR_MODES}, found {extractor_mode!r}"
         )
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, found {activation!r}")
+
+
+def encoder_spec_from(config: Any, pos_conv_depth: int = 1, eps: float = 1e-5) -> EncoderSpec:
+    """The encoder part of a wav2vec 2.0-style config (Wav2Vec2Config, DistilHubertConfig: the
+    fields ``hidden_size``, ``ffn_size``, ``num_layers``, ``num_heads``, ``activation``,
+    ``layer_norm_first``, ``pos_conv_kernel``, ``pos_conv_groups`` and the dropouts)."""
+    return EncoderSpec(
+        embed_dim=config.hidden_size,
+        ffn_dim=config.ffn_size,
+        num_layers=config.num_layers,
+        num_heads=config.num_heads,
+        activation_fn=config.activation,
+        layer_norm_first=config.layer_norm_first,
+        pos_conv_kernel=config.pos_conv_kernel,
+        pos_conv_groups=config.pos_conv_groups,
+        pos_conv_depth=pos_conv_depth,
+        eps=eps,
+        dropout=config.dropout,
+        attention_dropout=config.attention_dropout,
+        activation_dropout=config.activation_dropout,
+        layerdrop=config.layerdrop,
+    )
 
 
 def normalize_waveforms(
