@@ -1,0 +1,185 @@
+"""Pretraining throughput: steps/s, frames/s and peak memory of the real pretraining pipeline.
+
+Each configuration (method x precision x scenario) runs ``speechrep.pretrain.run.pretrain`` in
+its own process (so its peak RSS is its own) on synthetic audio written to a temporary folder,
+with the method's s3prl default model and optimizer:
+
+- ``short``: utterances of 2.5-7.7 s (uniform), length-bucketed batches;
+- ``crop15``: utterances of 15-20 s, randomly cropped to 15 s (s3prl's sequence_length 1500).
+
+A *step* is one optimizer update (``batch`` utterances x ``accum`` micro-batches); the first
+``warmup`` steps are not timed. Peak memory is the process's maximum resident set size.
+
+Usage:
+    python bench/pretrain_throughput.py                       # TERA base + APC, fp32 and bf16
+    python bench/pretrain_throughput.py --methods tera --precisions fp32 --scenarios short \\
+        --steps 1 --warmup 1 --accum 1                        # a short run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+SCENARIOS = {"short": (2.5, 7.7, 0.0), "crop15": (15.0, 20.0, 15.0)}  # min s, max s, crop s
+DEFAULT_BATCH = {
+    "tera": (8, 4),
+    "mockingjay": (8, 4),
+    "audio_albert": (32, 1),
+    "apc": (32, 1),
+    "vq_apc": (32, 1),
+    "npc": (32, 1),
+}  # s3prl: train_batch_size, accumulation
+
+
+def write_audio(root: Path, count: int, low: float, high: float, seed: int) -> None:
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        n = int(rng.uniform(low, high) * 16000)
+        t = np.arange(n) / 16000
+        wav = 0.1 * np.sin(2 * np.pi * rng.uniform(100, 300) * t) + 0.02 * rng.standard_normal(n)
+        sf.write(str(root / f"utt{i:04d}.wav"), wav.astype(np.float32), 16000)
+
+
+def run_one(method: str, precision: str, scenario: str, args: argparse.Namespace) -> dict:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from speechrep.pretrain.run import pretrain
+    from speechrep.train import read_metrics
+
+    batch, accum = DEFAULT_BATCH[method]
+    batch, accum = args.batch or batch, args.accum or accum
+    low, high, crop = SCENARIOS[scenario]
+    steps = args.warmup + args.steps
+    with tempfile.TemporaryDirectory() as tmp:
+        audio = Path(tmp) / "audio"
+        audio.mkdir()
+        write_audio(audio, batch * accum * steps, low, high, args.seed)
+        overrides = [
+            f"data.batch_size={batch}",
+            "data.num_workers=0",
+            "data.min_seconds=0",
+            f"data.crop_seconds={crop}",
+            f"train.grad_accum={accum}",
+            f"train.total_steps={steps}",
+            "train.epochs=0",
+            f"train.precision={precision}",
+            "train.log_every=1",
+            f"train.save_every={steps}",
+            "train.progress=false",
+            "train.device=cpu",
+        ]
+        pretrain(method, audio, Path(tmp) / "exp", overrides=overrides)
+        records = read_metrics(Path(tmp) / "exp" / "metrics.jsonl")[args.warmup :]
+    seconds = [1.0 / r["steps_per_s"] for r in records]
+    frames = [r["frames_per_s"] / r["steps_per_s"] for r in records]
+    return {
+        "method": method,
+        "precision": precision,
+        "scenario": scenario,
+        "batch": batch,
+        "accum": accum,
+        "threads": args.threads,
+        "timed_steps": len(records),
+        "seconds_per_step": float(np.mean(seconds)),
+        "steps_per_s": float(1.0 / np.mean(seconds)),
+        "frames_per_s": float(np.sum(frames) / np.sum(seconds)),
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,  # KiB on Linux
+    }
+
+
+def machine() -> str:
+    import torch
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    flags = Path("/proc/cpuinfo").read_text()
+    bf16 = "native bf16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "no native bf16"
+    return (
+        f"{cpu}, {os.cpu_count()} CPUs, {torch.backends.cpu.get_cpu_capability()}, {bf16}; "
+        f"torch {torch.__version__}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--methods", default="tera,apc")
+    parser.add_argument("--precisions", default="fp32,bf16")
+    parser.add_argument(
+        "--scenarios", default="short,crop15", help="short (2.5-7.7 s) and/or crop15"
+    )
+    parser.add_argument(
+        "--steps", type=int, default=2, help="timed optimizer steps per configuration"
+    )
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
+    parser.add_argument(
+        "--batch", type=int, default=0, help="utterances per micro-batch (0: s3prl's)"
+    )
+    parser.add_argument("--accum", type=int, default=0, help="micro-batches per step (0: s3prl's)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # method:precision:scenario, in a child
+    args = parser.parse_args()
+
+    if args.one:
+        print(json.dumps(run_one(*args.one.split(":"), args)))
+        return 0
+    rows = []
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    for method in args.methods.split(","):
+        scenarios = (
+            args.scenarios.split(",")
+            if method in ("tera", "mockingjay", "audio_albert")
+            else ["short"]
+        )
+        for scenario in scenarios:
+            for precision in args.precisions.split(","):
+                cmd = [
+                    sys.executable,
+                    __file__,
+                    *sys.argv[1:],
+                    "--one",
+                    f"{method}:{precision}:{scenario}",
+                ]
+                done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+                if done.returncode != 0:
+                    print(done.stderr[-2000:], file=sys.stderr)
+                    return 1
+                rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+                r = rows[-1]
+                print(
+                    f"{method:6s} {scenario:6s} {precision:4s} batch {r['batch']}x{r['accum']}: "
+                    f"{r['seconds_per_step']:7.2f} s/step  {r['steps_per_s']:.4f} steps/s  "
+                    f"{r['frames_per_s']:8.0f} frames/s  peak RSS {r['peak_rss_gb']:.2f} GB",
+                    flush=True,
+                )
+    print(f"machine: {machine()}; {args.threads} threads")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
