@@ -22,7 +22,11 @@ SENTENCES = (
     ("utt04_scotland", "en-gb-scotland+m2", "Every frame counts, even the last one."),
     ("utt05_rp_female", "en-gb-x-rp+f4", "Yes."),
 )
-UPSTREAMS = ("fbank", "mfcc")
+BASELINES = ("fbank", "mfcc")
+# (method, steps): tiny configs that visibly learn on the synthetic corpus in well under a minute
+PRETRAIN = (("apc", 60), ("tera", 60))
+CORPUS_SIZE = "small"
+UPSTREAMS = BASELINES + tuple(method for method, _ in PRETRAIN)
 SAMPLE_RATE = 16000
 
 
@@ -36,6 +40,7 @@ class DemoRun:
     features: dict[str, dict[str, dict[str, Any]]] = field(
         default_factory=dict
     )  # upstream -> id -> row
+    losses: dict[str, tuple[float, float]] = field(default_factory=dict)  # method -> first, last
 
 
 @dataclass(frozen=True)
@@ -63,15 +68,51 @@ def synthesise(state: DemoRun) -> str:
     return f"{len(SENTENCES)} utterances in {state.out / 'audio'} ({made} synthesised now)"
 
 
-def extract_features(state: DemoRun) -> str:
-    """Run each baseline upstream over the audio folder with the ``extract`` machinery."""
-    from speechrep.extract import ExtractOptions, extract
+def make_corpus(state: DemoRun) -> str:
+    """An unlabelled audio folder for pretraining (``speechrep synth audio_folder --size small``)."""
+    from speechrep.synth import synthesize
+
+    corpus = state.out / "corpus"
+    made = not corpus.is_dir()
+    if made:
+        synthesize("audio_folder", corpus, size=CORPUS_SIZE, seed=0)
+    count = sum(1 for p in corpus.rglob("*.wav"))
+    return f"{count} utterances in {corpus} ({'synthesised now' if made else 'reused'})"
+
+
+def pretrain_upstreams(state: DemoRun) -> str:
+    """Pretrain tiny APC and TERA models on the corpus (``speechrep pretrain METHOD -c tiny``)."""
+    import json
+
+    from speechrep.pretrain.run import pretrain
+
+    for method, steps in PRETRAIN:
+        expdir = state.out / "pretrain" / method
+        results_file = expdir / "results.json"
+        if not results_file.is_file():
+            pretrain(method, state.out / "corpus", expdir, config="tiny",
+                     overrides=[f"train.total_steps={steps}", f"train.save_every={steps}"])
+        results = json.loads(results_file.read_text())
+        state.losses[method] = (results["first_loss"], results["last_loss"])
+    return ", ".join(
+        f"{m}: loss {first:.3f} -> {last:.3f}" for m, (first, last) in state.losses.items()
+    )
+
+
+def _upstream_for(state: DemoRun, name: str):
     from speechrep.upstream import load_upstream
+
+    return load_upstream(name if name in BASELINES else state.out / "pretrain" / name)
+
+
+def extract_features(state: DemoRun) -> str:
+    """Run every upstream (baselines and the models just trained) over the sentences."""
+    from speechrep.extract import ExtractOptions, extract
 
     written = 0
     for name in UPSTREAMS:
         result = extract(
-            load_upstream(name),
+            _upstream_for(state, name),
             [state.out / "audio"],
             state.out / "features" / name,
             ExtractOptions(label=name, progress=False),
@@ -111,9 +152,33 @@ def report(state: DemoRun) -> str:
     return f"{len(rows) - 1} utterances x {len(UPSTREAMS)} upstreams"
 
 
+def export_s3prl(state: DemoRun) -> str:
+    """Write the trained TERA in s3prl's checkpoint layout and check it reloads identically."""
+    import torch
+
+    from speechrep.convert.cli import convert
+    from speechrep.upstream import load_upstream
+
+    target = state.out / "export" / "tera_s3prl.ckpt"
+    if not target.is_file():
+        convert(state.out / "pretrain" / "tera", target, to="s3prl")
+    wav = torch.randn(1, SAMPLE_RATE) * 0.1
+    lens = torch.tensor([SAMPLE_RATE])
+    with torch.no_grad():
+        ours = _upstream_for(state, "tera")(wav, lens).hidden_states
+        again = load_upstream(target)(wav, lens).hidden_states
+    worst = max(float((a - b).abs().max()) for a, b in zip(ours, again, strict=True))
+    if worst > 0:
+        raise RuntimeError(f"{target} reloads with different outputs (max difference {worst:.2e})")
+    return f"{target} ({len(ours)} hidden states, identical after reload)"
+
+
 STEPS: tuple[Step, ...] = (
     Step("synthesise", "speak a few sentences with espeak-ng", synthesise),
-    Step("extract", "baseline features with `speechrep extract`", extract_features),
+    Step("corpus", "a synthetic unlabelled corpus for pretraining", make_corpus),
+    Step("pretrain", "tiny APC and TERA models with `speechrep pretrain`", pretrain_upstreams),
+    Step("extract", "baseline and pretrained features with `speechrep extract`", extract_features),
+    Step("export", "the trained TERA as an s3prl checkpoint", export_s3prl),
     Step("report", "what was produced", report),
 )
 

@@ -1,4 +1,7 @@
-"""`speechrep demo`: synthesise, extract fbank and mfcc, print the table."""
+"""`speechrep demo`: synthesise, pretrain, extract, export, print the table.
+
+The pretraining steps are cut to a few updates on the tiny corpus here; `make demo` runs the real
+step counts."""
 
 from __future__ import annotations
 
@@ -18,9 +21,16 @@ from speechrep.synth import espeak
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng")
 
 
+@pytest.fixture(autouse=True)
+def short_pretraining(monkeypatch):
+    monkeypatch.setattr(demo, "PRETRAIN", (("apc", 3), ("tera", 3)))
+    monkeypatch.setattr(demo, "CORPUS_SIZE", "tiny")
+
+
 def table(stdout: str) -> dict[str, list[str]]:
-    """The report's rows: utterance id -> (seconds, fbank "frames x dims", mfcc "frames x dims")."""
-    rows = re.findall(r"^  (utt\S+)\s+(\S+)\s+(\d+ x \d+)\s+(\d+ x \d+)$", stdout, re.MULTILINE)
+    """The report's rows: utterance id -> (seconds, "frames x dims" for fbank, mfcc, apc, tera)."""
+    cell = r"\s+(\d+ x \d+)"
+    rows = re.findall(r"^  (utt\S+)\s+(\S+)" + cell * 4 + "$", stdout, re.MULTILINE)
     return {utt_id: cells for utt_id, *cells in rows}
 
 
@@ -34,11 +44,17 @@ def test_demo_produces_features_of_every_utterance(tmp_path, capsys):
     rows = table(stdout)
     assert sorted(rows) == sorted(utt_id for utt_id, _, _ in demo.SENTENCES)
     mfcc = speechrep.load_upstream("mfcc")
-    for utt_id, (seconds, fbank_cell, mfcc_cell) in rows.items():
+    apc = speechrep.load_upstream(out / "pretrain" / "apc")
+    tera = speechrep.load_upstream(out / "pretrain" / "tera")
+    assert (out / "export" / "tera_s3prl.ckpt").is_file()
+    assert re.search(r"apc: loss \d\.\d+ -> \d\.\d+, tera: loss", stdout)
+    for utt_id, (seconds, fbank_cell, mfcc_cell, apc_cell, tera_cell) in rows.items():
         wav, rate = load_audio(out / "audio" / f"{utt_id}.wav")
         frames = (len(wav) - 1) // 160 + 1
         assert rate == 16000 and abs(float(seconds) - len(wav) / 16000) < 0.01
         assert fbank_cell == f"{frames} x 240" and mfcc_cell == f"{frames} x 39"
+        assert apc_cell == f"{frames} x {apc.hidden_size}"
+        assert tera_cell == f"{frames} x {tera.hidden_size}"
         saved = load_file(out / "features" / "mfcc" / f"{utt_id}.safetensors")["layer_0"]
         alone = mfcc(torch.from_numpy(wav)[None], torch.tensor([len(wav)])).hidden_states[0][0]
         assert torch.allclose(saved, alone, atol=1e-5)
