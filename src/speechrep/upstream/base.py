@@ -50,7 +50,7 @@ def align_frames(state: torch.Tensor, native_lens: torch.Tensor, target_lens: to
     index = torch.minimum(t, last).clamp(max=state.shape[1] - 1)  # (B, T)
     out = torch.gather(state, 1, index[:, :, None].expand(-1, -1, state.shape[2]))
     valid = t < target_lens.to(state.device)[:, None]
-    return out.masked_fill(~valid[:, :, None], 0.0)
+    return out.masked_fill_(~valid[:, :, None], 0.0)  # ``out`` is gather's fresh copy
 
 
 class Upstream(nn.Module):
