@@ -291,6 +291,8 @@ def test_waveform_normalisation_from_preprocessor_config(tmp_path):
         ({"feat_extract_norm": "batch"}, "feat_extract_norm 'batch'"),
         ({"conv_kernel": [10, 3]}, "lengths differ"),
         ({"num_attention_heads": 5}, "multiple of num_heads"),
+        ({"conv_dim": 512}, "malformed config"),
+        ({"hidden_size": "big"}, "unsupported model config"),
     ],
 )
 def test_unsupported_settings_raise(tmp_path, w2v_dir, changes, message):
