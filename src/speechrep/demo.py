@@ -24,7 +24,7 @@ SENTENCES = (
 )
 BASELINES = ("fbank", "mfcc")
 # (method, steps): tiny configs that visibly learn on the synthetic corpus in well under a minute
-PRETRAIN = (("apc", 60), ("tera", 60))
+PRETRAIN = (("apc", 60), ("tera", 300))
 CORPUS_SIZE = "small"
 UPSTREAMS = BASELINES + tuple(method for method, _ in PRETRAIN)
 SAMPLE_RATE = 16000
