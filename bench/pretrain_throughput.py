@@ -81,6 +81,8 @@ def run_one(method: str, precision: str, scenario: str, args: argparse.Namespace
             "train.progress=false",
             "train.device=cpu",
         ]
+        if args.checkpointing:
+            overrides.append(f"train.activation_checkpointing={args.checkpointing}")
         pretrain(method, audio, Path(tmp) / "exp", overrides=overrides)
         records = read_metrics(Path(tmp) / "exp" / "metrics.jsonl")[args.warmup :]
     seconds = [1.0 / r["steps_per_s"] for r in records]
@@ -92,6 +94,8 @@ def run_one(method: str, precision: str, scenario: str, args: argparse.Namespace
         "batch": batch,
         "accum": accum,
         "threads": args.threads,
+        "checkpointing": args.checkpointing or "default",
+        "load_before": Path("/proc/loadavg").read_text().split()[0],
         "timed_steps": len(records),
         "seconds_per_step": float(np.mean(seconds)),
         "steps_per_s": float(1.0 / np.mean(seconds)),
@@ -136,6 +140,9 @@ def main() -> int:
         "--batch", type=int, default=0, help="utterances per micro-batch (0: s3prl's)"
     )
     parser.add_argument("--accum", type=int, default=0, help="micro-batches per step (0: s3prl's)")
+    parser.add_argument(
+        "--checkpointing", default="", help="none | attention | layers (default: the method's)"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="also write the rows as JSON here")

@@ -2,7 +2,15 @@
 
 Frames (B, T, F) -> Linear(F -> D) + fixed sinusoidal positions -> LayerNorm -> L layers.
 Layers are post-LN (BERT) or pre-LN; an ALBERT encoder runs one layer module L times.
-Attention masks padded keys exactly from ``lengths`` (never from zero-valued frames).
+Attention masks padded keys exactly from ``lengths`` (never from zero-valued frames); a batch
+without padding passes no mask, so ``scaled_dot_product_attention`` may pick a fused kernel.
+
+Training memory (``BertEncoder.activation_checkpointing``, set from the training loop's
+``train.activation_checkpointing``): ``attention`` runs attention with dropout (which has no
+fused CPU kernel) in query chunks recomputed in backward, so no (B, H, T, T) tensor outlives its
+chunk; ``layers`` also keeps only each layer's input and recomputes the rest. Neither changes the
+maths (dropout masks are replayed from the saved random state); both are off in eval and
+without gradients.
 """
 
 from __future__ import annotations
@@ -13,6 +21,11 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+# Elements (B x H x query rows x keys) of one attention chunk recomputed in backward (256 MB fp32).
+ATTENTION_CHUNK_ELEMENTS = 2**26
+CHECKPOINTING_MODES = ("none", "attention", "layers")
 
 ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "gelu": F.gelu,  # erf form, as BERT's original
@@ -33,11 +46,13 @@ def sinusoid_table(length: int, dim: int, device: torch.device | None = None) ->
     return table.float()
 
 
-def key_padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
-    """(B,) lengths -> (B, 1, 1, T) bool, True where a key may be attended.
+def key_padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor | None:
+    """(B,) lengths -> (B, 1, 1, T) bool, True where a key may be attended; None if all are.
 
     An empty row still attends to its first frame, so it gives numbers, not NaN.
     """
+    if bool((lengths >= max_len).all()):
+        return None  # no padding: let SDPA pick a fused kernel
     valid = torch.arange(max_len, device=lengths.device)[None, :] < lengths.clamp(min=1)[:, None]
     return valid[:, None, None, :]
 
@@ -77,17 +92,58 @@ class SelfAttention(nn.Module):
         self.key = nn.Linear(hidden_size, hidden_size)
         self.value = nn.Linear(hidden_size, hidden_size)
         self.out = nn.Linear(hidden_size, hidden_size)  # s3prl: attention.output.dense
+        self.recompute = False  # chunked attention recomputed in backward (set by the encoder)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """x (B, T, D), mask (B, 1, 1, T) bool -> (B, T, D)."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """x (B, T, D), mask (B, 1, 1, T) bool or None (no padding) -> (B, T, D)."""
         b, t, d = x.shape
-        heads = [
+        q, k, v = [
             proj(x).view(b, t, self.num_heads, d // self.num_heads).transpose(1, 2)
             for proj in (self.query, self.key, self.value)
         ]  # 3 x (B, H, T, Dh)
         p = self.dropout if self.training else 0.0
-        ctx = F.scaled_dot_product_attention(*heads, attn_mask=mask, dropout_p=p)
+        if self.recompute and torch.is_grad_enabled():
+            ctx = chunked_attention(q, k, v, mask, p)
+        else:
+            ctx = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         return self.out(ctx.transpose(1, 2).reshape(b, t, d))  # (B, H, T, Dh) -> (B, T, D)
+
+
+def _attend(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, p: float
+) -> torch.Tensor:
+    """SDPA; with dropout, written out (SDPA's CPU path for dropout has no fused kernel and
+    draws a float mask), keeping a bool mask: (B, H, t, Dh) x (B, H, T, Dh) -> (B, H, t, Dh)."""
+    if p == 0.0:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # (B, H, t, T)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))  # every row keeps >= 1 key
+    keep = torch.empty(scores.shape, dtype=torch.bool, device=scores.device).bernoulli_(1 - p)
+    probs = scores.softmax(-1).masked_fill(~keep, 0.0)
+    return (probs @ v) * (1.0 / (1.0 - p))
+
+
+def chunked_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, p: float
+) -> torch.Tensor:
+    """SDPA over query chunks, each recomputed in backward: q, k, v (B, H, T, Dh) -> (B, H, T, Dh).
+
+    Backward keeps q, k, v only; the (chunk, T) scores, probabilities and dropout mask of one
+    chunk exist at a time. Equal to one SDPA call (dropout masks differ in draw order only).
+    """
+    t = q.shape[2]
+    b, h, _, keys = k.shape
+    rows = max(1, ATTENTION_CHUNK_ELEMENTS // max(1, b * h * keys))
+    if p == 0.0 or t <= rows:
+        if p == 0.0:  # fused kernels store no (T, T) tensor: nothing to save
+            return _attend(q, k, v, mask, p)
+        return checkpoint(_attend, q, k, v, mask, p, use_reentrant=False)
+    pieces = [
+        checkpoint(_attend, q[:, :, i : i + rows], k, v, mask, p, use_reentrant=False)
+        for i in range(0, t, rows)
+    ]
+    return torch.cat(pieces, dim=2)
 
 
 class FeedForward(nn.Module):
@@ -123,7 +179,7 @@ class PostLNLayer(nn.Module):
         self.feed_forward_norm = feed_forward_norm
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         x = self.attention_norm(x + self.dropout(self.attention(x, mask)))
         return self.feed_forward_norm(x + self.dropout(self.feed_forward(x)))
 
@@ -131,7 +187,7 @@ class PostLNLayer(nn.Module):
 class PreLNLayer(PostLNLayer):
     """Pre-LN layer: x = x + drop(attn(LN(x))); x = x + drop(ffn(LN(x)))."""
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         x = x + self.dropout(self.attention(self.attention_norm(x), mask))
         return x + self.dropout(self.feed_forward(self.feed_forward_norm(x)))
 
@@ -165,10 +221,35 @@ class BertEncoder(nn.Module):
         self.layers = layers
         self.num_layers = num_layers
         self.state_norms = state_norms
+        self._checkpointing = "none"
 
     @property
     def shared(self) -> bool:
         return len(self.layers) == 1 and self.num_layers > 1
+
+    @property
+    def activation_checkpointing(self) -> str:
+        """Training-memory mode: ``none``; ``attention`` (attention with dropout in query chunks,
+        recomputed in backward); ``layers`` (that, and every layer recomputed from its input)."""
+        return self._checkpointing
+
+    @activation_checkpointing.setter
+    def activation_checkpointing(self, mode: str) -> None:
+        if mode not in CHECKPOINTING_MODES:
+            raise ValueError(
+                f"activation_checkpointing must be one of {CHECKPOINTING_MODES}, found {mode!r}"
+            )
+        self._checkpointing = mode
+        for module in self.layers.modules():
+            if isinstance(module, SelfAttention):
+                module.recompute = mode != "none"
+
+    def _run_layer(
+        self, layer: nn.Module, x: torch.Tensor, mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        if self._checkpointing == "layers" and self.training and torch.is_grad_enabled():
+            return checkpoint(layer, x, mask, use_reentrant=False)
+        return layer(x, mask)
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
         """feats (B, T, F), lengths (B,) frames -> L + 1 tensors (B, T, D), input side first.
@@ -179,7 +260,7 @@ class BertEncoder(nn.Module):
         x = self.input(feats)
         states = [x]
         for i in range(self.num_layers):
-            x = self.layers[0 if len(self.layers) == 1 else i](x, mask)
+            x = self._run_layer(self.layers[0 if len(self.layers) == 1 else i], x, mask)
             states.append(x)
         if self.state_norms is not None:
             states = [norm(s) for norm, s in zip(self.state_norms, states, strict=True)]

@@ -73,6 +73,11 @@ def _s3prl_runner(**changes: Any) -> TrainConfig:
     return TrainConfig(**{**base, **changes})
 
 
+def _transformer_runner(**changes: Any) -> TrainConfig:
+    """s3prl's runner; attention recomputed in backward (no (T, T) tensors kept, same maths)."""
+    return _s3prl_runner(**{"activation_checkpointing": "attention", **changes})
+
+
 def _adam(lr: float) -> OptimConfig:
     """s3prl's ``Adam``: plain Adam, constant rate."""
     return OptimConfig(
@@ -102,7 +107,7 @@ class MockingjayPretrainConfig:
     task: MaskedTask = field(default_factory=lambda: MaskedTask(mask_frequency=0.0))
     data: DataConfig = field(default_factory=lambda: DataConfig(batch_size=8, min_seconds=2.0))
     optim: OptimConfig = field(default_factory=OptimConfig)
-    train: TrainConfig = field(default_factory=_s3prl_runner)
+    train: TrainConfig = field(default_factory=_transformer_runner)
 
 
 @dataclass(frozen=True)
@@ -113,7 +118,7 @@ class TeraPretrainConfig:
     task: MaskedTask = field(default_factory=lambda: MaskedTask(mask_frequency=0.2))
     data: DataConfig = field(default_factory=lambda: DataConfig(batch_size=8, min_seconds=2.0))
     optim: OptimConfig = field(default_factory=OptimConfig)
-    train: TrainConfig = field(default_factory=_s3prl_runner)
+    train: TrainConfig = field(default_factory=_transformer_runner)
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,7 @@ class AudioAlbertPretrainConfig:
     task: MaskedTask = field(default_factory=lambda: MaskedTask(mask_frequency=0.0))
     data: DataConfig = field(default_factory=lambda: DataConfig(batch_size=32, min_seconds=2.0))
     optim: OptimConfig = field(default_factory=OptimConfig)
-    train: TrainConfig = field(default_factory=lambda: _s3prl_runner(grad_accum=1))
+    train: TrainConfig = field(default_factory=lambda: _transformer_runner(grad_accum=1))
 
 
 @dataclass(frozen=True)

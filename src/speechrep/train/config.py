@@ -27,6 +27,7 @@ RESUMABLE_CHANGES = frozenset(
         "train.progress",
         "train.device",
         "data.num_workers",
+        "train.activation_checkpointing",
     }
 )
 
@@ -40,6 +41,10 @@ class TrainConfig:
     grad_accum: int = 1  # s3prl: runner.gradient_accumulate_steps
     grad_clip: float = 5.0  # s3prl: runner.gradient_clipping (max global L2 norm; 0 = off)
     precision: str = "fp32"  # fp32 | bf16 | fp16 autocast (s3prl: runner.fp16)
+    # Recompute activations in backward instead of storing them, in every module that has an
+    # ``activation_checkpointing`` switch: none | attention | layers (see speechrep.nn.bert);
+    # same maths, less memory, some extra compute.
+    activation_checkpointing: str = "none"
     log_every: int = 50  # s3prl: runner.log_step (updates)
     save_every: int = 10000  # s3prl: runner.save_step (updates)
     keep_checkpoints: int = 5  # s3prl: runner.max_keep (periodic copies besides last.pt)
@@ -59,6 +64,11 @@ class TrainConfig:
             raise ValueError(
                 f"train.precision must be one of {sorted(PRECISION_DTYPES)}, "
                 f"found {self.precision!r}"
+            )
+        if self.activation_checkpointing not in ("none", "attention", "layers"):
+            raise ValueError(
+                "train.activation_checkpointing must be one of none, attention, layers, "
+                f"found {self.activation_checkpointing!r}"
             )
         if self.grad_accum < 1 or self.log_every < 1 or self.save_every < 1:
             raise ValueError("train: grad_accum, log_every and save_every must be >= 1")

@@ -101,6 +101,7 @@ class Trainer:
         self.device = device or D.pick_device(config.device)
         seed_everything(config.seed + self.dist.rank)
         self.model = model.to(self.device)
+        set_activation_checkpointing(self.model, config.activation_checkpointing)
         self.ddp = self._wrap(self.model)
         self.total_steps = self._total_steps()
         self.optimizer = build_optimizer(self.model, optim)
@@ -365,6 +366,15 @@ class Trainer:
         if self.dist.is_main:
             write_json_atomic(self.expdir / "results.json", results)
         return results
+
+
+def set_activation_checkpointing(model: nn.Module, mode: str) -> int:
+    """Set ``activation_checkpointing`` (none | attention | layers) on every sub-module that has
+    it; returns how many."""
+    found = [m for m in model.modules() if hasattr(m, "activation_checkpointing")]
+    for module in found:
+        module.activation_checkpointing = mode
+    return len(found)
 
 
 def _progress(total: int, initial: int, enabled: bool) -> Any:
