@@ -30,7 +30,7 @@ setup: $(STAMP) espeak
 
 test: setup
 	$(VENV)/bin/ruff check src tests bench hubconf.py
-	$(PY) -m pytest -x -q -p no:cacheprovider tests
+	$(PY) -m pytest -p no:cacheprovider tests
 
 demo: setup
 	$(VENV)/bin/speechrep demo --out demo_out
