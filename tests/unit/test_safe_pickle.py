@@ -57,6 +57,13 @@ def test_truncated_zip(tmp_path):
         safe_load(path)
 
 
+def test_audio_file_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "speech.wav"
+    path.write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match=r"speech\.wav: not a readable PyTorch checkpoint"):
+        safe_load(path)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="nope.pt"):
         safe_load(tmp_path / "nope.pt")

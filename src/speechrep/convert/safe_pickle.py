@@ -148,7 +148,11 @@ def safe_load(path: str | os.PathLike) -> Any:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_PickleModule)
     except pickle.UnpicklingError as err:
-        raise CheckpointError(f"{path}: {err}") from None
+        if str(err).startswith("refusing"):
+            raise CheckpointError(f"{path}: {err}") from None
+        raise CheckpointError(
+            f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): {err}"
+        ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as err:
         raise CheckpointError(
             f"{path}: not a readable PyTorch checkpoint (truncated or corrupt?): {err}"
