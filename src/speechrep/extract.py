@@ -457,11 +457,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import speechrep
+    from speechrep.train import distributed
 
     layers = parse_layers(args.layers)
     if args.batch_seconds <= 0:
         raise ValueError(f"--batch-seconds must be > 0, found {args.batch_seconds}")
-    device = _init_distributed(args.device)
+    info, device = distributed.init_distributed(args.device or "auto")
     try:
         upstream = speechrep.load_upstream(
             args.upstream, ckpt=args.ckpt, precision=args.precision, device=device
@@ -471,14 +472,14 @@ def run(args: argparse.Namespace) -> int:
             layers=layers,
             dtype=args.dtype,
             batch_seconds=args.batch_seconds,
-            device=device,
+            device=str(device),
             label=label,
             progress=not args.no_progress,
         )
         result = extract(upstream, args.inputs, args.out, options)
     finally:
-        _finish_distributed()
-    return _report(result, Path(args.out), _rank())
+        distributed.shutdown()
+    return _report(result, Path(args.out), info.rank)
 
 
 def _report(result: ExtractResult, out_dir: Path, rank: int) -> int:
@@ -494,29 +495,3 @@ def _report(result: ExtractResult, out_dir: Path, rank: int) -> int:
     for path, reason in result.failures:
         print(f"  {path}: {reason}", file=sys.stderr)
     return 1
-
-
-def _rank() -> int:
-    return int(os.environ.get("RANK", "0"))
-
-
-def _init_distributed(device: str | None) -> str:
-    """Join the torchrun process group if there is one; return this process's device."""
-    import torch
-    import torch.distributed as dist
-
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
-        return device
-    if device.startswith("cuda"):
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-        torch.cuda.set_device(device)
-    dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
-    return device
-
-
-def _finish_distributed() -> None:
-    import torch.distributed as dist
-
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_initialized():
-        dist.destroy_process_group()

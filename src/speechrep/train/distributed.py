@@ -29,16 +29,18 @@ class DistInfo:
 
 
 def pick_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> this process's GPU when there is one, else the CPU."""
+    """``auto`` -> this process's GPU when there is one, else the CPU; ``cuda`` -> the GPU of
+    this torchrun process (``LOCAL_RANK``); ``cuda:N`` -> GPU N."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
+    if name == "cuda" or name.startswith("cuda:"):
         if not torch.cuda.is_available():
-            raise ValueError("train.device is 'cuda' but no CUDA device is available")
-        torch.cuda.set_device(local_rank)
-        return torch.device("cuda", local_rank)
+            raise ValueError(f"device is {name!r} but no CUDA device is available")
+        index = local_rank if name == "cuda" else int(name.split(":", 1)[1])
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
     if name != "cpu":
-        raise ValueError(f"train.device must be auto, cpu or cuda, found {name!r}")
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, found {name!r}")
     return torch.device("cpu")
 
 
