@@ -171,3 +171,47 @@ def test_relative_position_bias_shape_and_lookup():
     assert out.shape == (1, 3, 7, 7)
     bucket = relative_position_buckets(7, 16, 20)[2, 5]
     assert torch.equal(out[0, :, 2, 5], bias.embedding.weight[bucket])
+
+
+@pytest.mark.parametrize("mode", ["group_norm", "layer_norm"])
+@pytest.mark.parametrize("chunk_elements", [1, 16 * 4 * 3 * 5, 1 << 22])
+def test_chunked_extraction_equals_the_whole_tensor(mode, chunk_elements):
+    torch.manual_seed(2)
+    layers = ((16, 10, 5), (16, 3, 2), (16, 2, 2))  # stride 20, receptive field 40
+    fe = build_feature_extractor(layers, mode, conv_bias=True).eval()
+    with torch.no_grad():
+        for p in fe.parameters():
+            p.normal_(std=0.5)
+    lens = torch.tensor([1000, 733, 40, 41])
+    wavs = torch.randn(4, 1000) * (torch.arange(1000)[None, :] < lens[:, None])
+    fe.chunk_elements = chunk_elements
+    with torch.no_grad():
+        whole, whole_lens = fe._forward_whole(wavs, lens)
+        chunked, lengths = fe(wavs, lens)  # no gradients: the chunked path
+    assert lengths.tolist() == whole_lens.tolist() == [49, 36, 1, 1]
+    assert chunked.shape == whole.shape
+    for b, n in enumerate(lengths.tolist()):
+        ref = whole[b, :, :n]
+        assert (chunked[b, :, :n] - ref).abs().max() <= TOL * max(1.0, ref.abs().max().item())
+        assert chunked[b, :, n:].abs().sum() == 0  # padded frames are zero
+    if mode == "group_norm":
+        # twin: statistics over the padded axis (every length = S) change utterance 1
+        with torch.no_grad():
+            padded_stats, _ = fe(wavs, torch.full((4,), 1000))
+        assert (padded_stats[1, :, :36] - whole[1, :, :36]).abs().max() > 1e-2
+
+
+def test_extractor_runs_whole_with_gradients_and_chunked_without(monkeypatch):
+    fe = build_feature_extractor(((8, 10, 5), (8, 3, 2)), "group_norm")
+    wavs, lens = torch.randn(2, 300), torch.tensor([300, 200])
+    fe(wavs, lens)[0].sum().backward()  # gradients: the whole-tensor path
+    assert fe.layers[0].conv.weight.grad is not None
+
+    def refuse(*args):
+        raise AssertionError("whole-tensor path used without gradients")
+
+    monkeypatch.setattr(fe, "_forward_whole", refuse)
+    with torch.no_grad():
+        fe(wavs, lens)
+    with pytest.raises(AssertionError, match="whole-tensor"):
+        fe(wavs, lens)

@@ -9,6 +9,13 @@ Each layer is Conv1d (no padding) -> optional norm -> GELU. Two norm placements 
 - ``layer_norm`` (HF ``"layer"``): a LayerNorm over channels after EVERY conv (per frame).
 
 Lengths are exact: ``floor((n - kernel) / stride) + 1`` per layer.
+
+Without gradients (extraction, a frozen teacher) the stack runs in time chunks
+(:meth:`FeatureExtractor.forward`): output frames ``[j0, j1)`` need only samples
+``[j0 * stride, (j1 - 1) * stride + receptive_field)``, so each chunk goes through every layer
+while its activations are a few MB, instead of materialising (B, 512, S / 5) tensors of up to
+GBs. The first-layer GroupNorm statistics come from a first pass over the same chunks. Valid
+frames equal the whole-tensor computation (to float rounding); peak memory and page faults drop.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ ConvSpec = tuple[int, int, int]  # (channels, kernel, stride)
 BASE_CONV_LAYERS: tuple[ConvSpec, ...] = ((512, 10, 5),) + ((512, 3, 2),) * 4 + ((512, 2, 2),) * 2
 EXTRACTOR_MODES = ("group_norm", "layer_norm")
 _MAX_CONV_LAYERS = 64
+# First-layer output elements per chunk in chunked inference (16 MB in float32).
+CHUNK_ELEMENTS = 1 << 22
 
 
 def parse_conv_layers(spec: str) -> tuple[ConvSpec, ...]:
@@ -183,21 +192,96 @@ class GroupNormConvLayer(ConvLayer):
 
 
 class FeatureExtractor(nn.Module):
-    """A stack of conv layers over the raw waveform."""
+    """A stack of conv layers over the raw waveform (see the module doc for chunked inference)."""
 
     def __init__(self, layers: Sequence[ConvLayer]) -> None:
         super().__init__()
         self.layers = nn.ModuleList(layers)
+        self.chunk_elements = CHUNK_ELEMENTS
 
     def forward(
         self, wavs: torch.Tensor, wav_lens: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """wavs (B, S), wav_lens (B,) samples -> features (B, C, T), lengths (B,) frames."""
+        """wavs (B, S), wav_lens (B,) samples -> features (B, C, T), lengths (B,) frames.
+
+        Frames past ``lengths`` hold 0 (chunked) or arbitrary finite values (with gradients).
+        """
+        specs = [layer.spec for layer in self.layers]
+        frames = int(conv_output_lengths(torch.tensor([wavs.shape[1]]), specs)[0])
+        needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
+        if needs_grad or frames == 0:
+            return self._forward_whole(wavs, wav_lens)
+        return self._forward_chunked(wavs, wav_lens, frames)
+
+    def _forward_whole(
+        self, wavs: torch.Tensor, wav_lens: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         x = wavs[:, None, :]  # (B, S) -> (B, 1, S)
         lengths = wav_lens
         for layer in self.layers:
             x, lengths = layer(x, lengths)
         return x, lengths
+
+    def _forward_chunked(
+        self, wavs: torch.Tensor, wav_lens: torch.Tensor, frames: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        specs = [layer.spec for layer in self.layers]
+        stride, field = total_stride(specs), receptive_field(specs)
+        first = self.layers[0]
+        batch, (channels, _, stride0) = wavs.shape[0], first.spec
+        per_frame = batch * channels * (stride // stride0)  # first-layer elements per out frame
+        step = max(1, self.chunk_elements // per_frame)
+        x = wavs[:, None, :]
+        lengths = conv_output_lengths(wav_lens, specs)
+        norm = None
+        if isinstance(first, GroupNormConvLayer):
+            first_lens = conv_output_lengths(wav_lens, specs[:1]).to(wavs.device)
+            norm = _group_norm_affine(first, x, first_lens, step * (stride // stride0))
+        out: torch.Tensor | None = None
+        for j0 in range(0, frames, step):
+            j1 = min(frames, j0 + step)
+            h = x[:, :, j0 * stride : (j1 - 1) * stride + field]
+            if norm is None:
+                h, _ = first(h, wav_lens)  # lengths unused: per-frame norms only
+            else:
+                scale, shift = norm
+                h = first.conv(h)
+                h = F.gelu(torch.addcmul(shift, h.float(), scale).to(h.dtype))
+            for layer in self.layers[1:]:
+                h, _ = layer(h, wav_lens)
+            if out is None:
+                out = h.new_empty(batch, h.shape[1], frames)
+            out[:, :, j0:j1] = h
+        assert out is not None
+        tail = torch.arange(frames, device=out.device)[None, :] >= lengths.to(out.device)[:, None]
+        return out.masked_fill_(tail[:, None, :], 0.0), lengths
+
+
+def _group_norm_affine(
+    layer: GroupNormConvLayer, x: torch.Tensor, lengths: torch.Tensor, step: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-utterance, per-channel GroupNorm of ``layer``'s conv output over its valid frames,
+    as (scale, shift) (B, C, 1) float32 tensors: ``norm(y) = y * scale + shift``.
+
+    The conv runs over ``step``-frame chunks; sums are accumulated in float64.
+    """
+    _, kernel, conv_stride = layer.spec
+    total = (x.shape[2] - kernel) // conv_stride + 1
+    sums = torch.zeros(x.shape[0], layer.spec[0], 2, dtype=torch.float64, device=x.device)
+    for a in range(0, total, step):
+        b = min(total, a + step)
+        y = layer.conv(x[:, :, a * conv_stride : (b - 1) * conv_stride + kernel]).float()
+        keep = (torch.arange(a, b, device=x.device)[None, :] < lengths[:, None])[:, None, :]
+        y = y.masked_fill(~keep, 0.0)
+        sums[..., 0] += y.sum(-1, dtype=torch.float64)
+        sums[..., 1] += y.square().sum(-1, dtype=torch.float64)
+    count = lengths.clamp(min=1).to(torch.float64)[:, None]
+    mean = sums[..., 0] / count
+    var = (sums[..., 1] / count - mean.square()).clamp(min=0.0)
+    norm = layer.norm
+    scale = norm.weight.double() / torch.sqrt(var + norm.eps)
+    shift = norm.bias.double() - mean * scale
+    return scale.float()[:, :, None], shift.float()[:, :, None]
 
 
 def build_feature_extractor(
