@@ -215,3 +215,19 @@ def test_extractor_runs_whole_with_gradients_and_chunked_without(monkeypatch):
         fe(wavs, lens)
     with pytest.raises(AssertionError, match="whole-tensor"):
         fe(wavs, lens)
+
+
+def test_feed_forward_in_pieces_equals_the_whole(monkeypatch):
+    import speechrep.nn.transformer as transformer
+
+    torch.manual_seed(3)
+    ffn = transformer.FeedForward(8, 32).eval()
+    x = torch.randn(3, 7, 8)
+    whole = ffn(x)  # gradients enabled: one piece
+    monkeypatch.setattr(transformer, "FFN_CHUNK_ELEMENTS", 32 * 4)  # 4 rows a piece: 6 pieces
+    with torch.no_grad():
+        pieces = ffn(x)
+    assert pieces.shape == whole.shape
+    assert (pieces - whole).abs().max() <= TOL
+    # twin: a row out of place is caught
+    assert (pieces.roll(1, dims=1) - whole).abs().max() > 1e-2

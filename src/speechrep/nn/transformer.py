@@ -23,6 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# Hidden elements per piece of a feed-forward block run without gradients (16 MB in float32).
+FFN_CHUNK_ELEMENTS = 1 << 22
+
 
 def _gelu_tanh(x: torch.Tensor) -> torch.Tensor:
     return F.gelu(x, approximate="tanh")
@@ -100,7 +103,21 @@ class FeedForward(nn.Module):
         self.dropout = dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, T, D) -> (B, T, D)."""
+        """(B, T, D) -> (B, T, D).
+
+        Without gradients, rows go through in pieces of at most ``FFN_CHUNK_ELEMENTS`` hidden
+        elements: the (B, T, ffn_dim) intermediate is never materialised whole.
+        """
+        rows = max(1, FFN_CHUNK_ELEMENTS // self.fc1.out_features)
+        if torch.is_grad_enabled() or x.numel() // x.shape[-1] <= rows:
+            return self._rows(x)
+        flat = x.reshape(-1, x.shape[-1])
+        out = flat.new_empty(flat.shape[0], self.fc2.out_features)
+        for i in range(0, flat.shape[0], rows):
+            out[i : i + rows] = self._rows(flat[i : i + rows])
+        return out.view(*x.shape[:-1], -1)
+
+    def _rows(self, x: torch.Tensor) -> torch.Tensor:
         h = F.dropout(self.activation(self.fc1(x)), self.dropout, self.training)
         return self.fc2(h)
 
