@@ -10,6 +10,14 @@ with the method's s3prl default model and optimizer:
 A *step* is one optimizer update (``batch`` utterances x ``accum`` micro-batches); the first
 ``warmup`` steps are not timed. Peak memory is the process's maximum resident set size.
 
+With ``--s3prl-root PATH`` (a checkout of s3prl, not installed and not shipped here) it
+instead times s3prl's own TERA base modules (``s3prl/upstream/mockingjay/model.py``: encoder
+and prediction head with s3prl's default config) on the same machine: one micro-batch of
+``--batch`` x ``--frames`` random 80-dim features, forward + L1 loss on 15 % of the frames +
+backward + gradient clipping + AdamW, ``--steps`` timed after ``--warmup``. That is the model
+step alone (no audio decoding or feature extraction), a lower bound on s3prl's time per
+micro-batch.
+
 Usage:
     python bench/pretrain_throughput.py                       # TERA base + APC, fp32 and bf16
     python bench/pretrain_throughput.py --methods tera --precisions fp32 --scenarios short \\
@@ -104,6 +112,88 @@ def run_one(method: str, precision: str, scenario: str, args: argparse.Namespace
     }
 
 
+S3PRL_TERA = {
+    "hidden_size": 768,
+    "num_hidden_layers": 3,
+    "num_attention_heads": 12,
+    "hidden_act": "gelu",
+    "intermediate_size": 3072,
+    "hidden_dropout_prob": 0.1,
+    "attention_probs_dropout_prob": 0.1,
+    "initializer_range": 0.02,
+    "layer_norm_eps": 1e-12,
+    "share_layer": False,
+    "pre_layer_norm": False,
+}  # s3prl pretrain/tera/config_model.yaml
+
+
+def run_s3prl(root: Path, frames: int, args: argparse.Namespace) -> dict:
+    """s3prl's TERA base step on ``args.batch`` x ``frames`` features (see the module doc)."""
+    import importlib.util
+    import time
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    spec = importlib.util.spec_from_file_location(
+        "s3prl_mockingjay_model", root / "s3prl" / "upstream" / "mockingjay" / "model.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.TransformerConfig(S3PRL_TERA)
+    encoder = module.TransformerModel(config, input_dim=80)
+    head = module.TransformerSpecPredictionHead(config, 80)
+    params = list(encoder.parameters()) + list(head.parameters())
+    optimizer = torch.optim.AdamW(params, lr=2e-4)
+    batch = args.batch or 8
+    position = torch.arange(frames)[:, None] / torch.pow(
+        10000, 2 * (torch.arange(768)[None, :] // 2) / 768
+    )
+    pos_enc = torch.where(torch.arange(768) % 2 == 0, position.sin(), position.cos())
+    pos_enc = pos_enc.expand(batch, frames, 768)
+    times = []
+    for step in range(args.warmup + args.steps):
+        feats = torch.randn(batch, frames, 80)
+        label = torch.rand(batch, frames) < 0.15
+        start = time.perf_counter()
+        hidden = encoder(feats, pos_enc, torch.ones(batch, frames), output_all_encoded_layers=False)
+        pred, _ = head(hidden[-1] if isinstance(hidden, list) else hidden)
+        loss = (pred - feats).abs()[label].mean()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
+        optimizer.step()
+        optimizer.zero_grad()
+        if step >= args.warmup:
+            times.append(time.perf_counter() - start)
+    return {
+        "library": "s3prl",
+        "batch": batch,
+        "frames": frames,
+        "seconds_per_micro_batch": float(np.mean(times)),
+        "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
+    }
+
+
+def main_s3prl(args: argparse.Namespace) -> int:
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    for frames in args.frames.split(","):
+        cmd = [sys.executable, __file__, *sys.argv[1:], "--one-s3prl", frames]
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            print(done.stderr[-2000:], file=sys.stderr)
+            return 1
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        print(
+            f"s3prl tera base {r['batch']} x {r['frames']} frames: "
+            f"{r['seconds_per_micro_batch']:.2f} s per micro-batch, "
+            f"peak RSS {r['peak_rss_gb']:.2f} GB",
+            flush=True,
+        )
+    print(f"machine: {machine()}; {args.threads} threads")
+    return 0
+
+
 def machine() -> str:
     import torch
 
@@ -146,8 +236,17 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--s3prl-root", type=Path, help="time s3prl's TERA base instead")
+    parser.add_argument("--frames", default="510,1500", help="with --s3prl-root: frames per item")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # method:precision:scenario, in a child
+    parser.add_argument("--one-s3prl", type=int, help=argparse.SUPPRESS)  # frames, in a child
     args = parser.parse_args()
+
+    if args.one_s3prl:
+        print(json.dumps(run_s3prl(args.s3prl_root, args.one_s3prl, args)))
+        return 0
+    if args.s3prl_root:
+        return main_s3prl(args)
 
     if args.one:
         print(json.dumps(run_one(*args.one.split(":"), args)))

@@ -106,7 +106,26 @@ def test_attention_dropout_is_unbiased_and_masks_padding() -> None:
     mean = torch.stack([bert._attend(q, k, v, mask, 0.1) for _ in range(4000)]).mean(0)
     assert float((mean - want).abs().max()) < 0.03
     v_pad = v.clone()
-    v_pad[:, :, 3:] += 100.0  # padded keys must not leak into any output
-    assert float((bert._attend(q, k, v_pad, mask, 0.1)).abs().max()) < 50.0
-    # Twin: without the mask the padded values do leak.
-    assert float((bert._attend(q, k, v_pad, None, 0.1)).abs().max()) > 50.0
+    v_pad[:, :, 3:] += 100.0  # padded keys must not leak into any output (|v| < 4 otherwise)
+    assert float((bert._attend(q, k, v_pad, mask, 0.1)).abs().max()) < 20.0
+    # Twin: without the mask the padded values do leak (by ~100 x their attention weight).
+    assert float((bert._attend(q, k, v_pad, None, 0.1)).abs().max()) > 20.0
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_cpu_drop_mask_drops_p_of_every_lane(p) -> None:
+    torch.manual_seed(7)
+    drop, keep = bert.draw_drop_mask(torch.Size([4, 3, 101, 1001]), p, torch.device("cpu"))
+    assert drop.shape == (4, 3, 101, 1001) and drop.dtype == torch.bool
+    assert keep == bert.kept_fraction(p, torch.device("cpu"))
+    assert abs(keep - (1 - p)) <= 2**-16
+    n = drop[..., :1000].numel() // 2  # ~606k per lane: 4 sigma ~ 0.0015 at p = 0.1
+    for lane in (0, 1):  # the two 16-bit halves of each random 32-bit draw
+        assert abs(float(drop[..., lane:1000:2].float().mean()) - (1 - keep)) < 4 * (p / n) ** 0.5
+    assert abs(float(drop[..., 1000].float().mean()) - p) < 0.02  # the odd last column
+    # twin: one threshold for both halves would drop 2p of the high half (its sign bit is 0)
+    high = torch.empty(n, dtype=torch.int32).random_().view(torch.int16)[1::2]
+    naive = float((high >= round(2 * keep * 2**15) - 2**15).float().mean())
+    assert abs(naive - p) > 0.05
+    again, _ = bert.draw_drop_mask(torch.Size([4, 3, 101, 1001]), p, torch.device("cpu"))
+    assert (again != drop).any()  # fresh draws
