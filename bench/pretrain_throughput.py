@@ -6,6 +6,7 @@ with the method's s3prl default model and optimizer:
 
 - ``short``: utterances of 2.5-7.7 s (uniform), length-bucketed batches;
 - ``crop15``: utterances of 15-20 s, randomly cropped to 15 s (s3prl's sequence_length 1500).
+- ``fixed5``: every utterance 5.1 s (the shape of s3prl's timing at ``--frames 510``).
 
 A *step* is one optimizer update (``batch`` utterances x ``accum`` micro-batches); the first
 ``warmup`` steps are not timed. Peak memory is the process's maximum resident set size.
@@ -38,7 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
-SCENARIOS = {"short": (2.5, 7.7, 0.0), "crop15": (15.0, 20.0, 15.0)}  # min s, max s, crop s
+SCENARIOS = {
+    "short": (2.5, 7.7, 0.0),
+    "crop15": (15.0, 20.0, 15.0),
+    "fixed5": (5.1, 5.1, 0.0),  # every utterance 5.1 s: s3prl's 8 x 510-frame shape, no padding
+}  # min s, max s, crop s
 DEFAULT_BATCH = {
     "tera": (8, 4),
     "mockingjay": (8, 4),
@@ -220,7 +225,7 @@ def main() -> int:
     parser.add_argument("--methods", default="tera,apc")
     parser.add_argument("--precisions", default="fp32,bf16")
     parser.add_argument(
-        "--scenarios", default="short,crop15", help="short (2.5-7.7 s) and/or crop15"
+        "--scenarios", default="short,crop15", help="short (2.5-7.7 s), crop15 and/or fixed5 (all 5.1 s)"
     )
     parser.add_argument(
         "--steps", type=int, default=2, help="timed optimizer steps per configuration"

@@ -71,3 +71,10 @@ def test_tiny_pretraining_learns_and_loads(name, audio_dir, tiny_teacher, tmp_pa
     assert any(
         not torch.equal(initial[k], v) for k, v in up.state_dict().items() if v.is_floating_point()
     )
+
+
+def test_tiny_tera_learns_under_bf16_autocast(audio_dir, tmp_path):
+    """The mixed-precision path (bf16 autocast, chunked attention with CPU drop masks)."""
+    overrides = ["train.progress=false", "train.precision=bf16", "model.attention_dropout=0.1"]
+    pretrain("tera", audio_dir, tmp_path, config="tiny", overrides=overrides)
+    assert loss_ratio(tmp_path) <= MAX_LOSS_RATIO["tera"]
