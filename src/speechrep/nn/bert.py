@@ -69,7 +69,7 @@ class AcousticInput(nn.Module):
         self.layer_norm = nn.LayerNorm(
             hidden_size, eps=layer_norm_eps
         )  # eps inside the sqrt, as TF
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
         """(B, T, F) -> (B, T, D); positions count from 0 on every row."""
@@ -168,6 +168,16 @@ def draw_drop_mask(shape: torch.Size, p: float, device: torch.device) -> tuple[t
     return (lanes >= limits).view(*lead, -1)[..., :last], keep
 
 
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` whose CPU masks come from :func:`draw_drop_mask` (same keys: none)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0 or x.device.type != "cpu":
+            return super().forward(x)
+        drop, keep = draw_drop_mask(x.shape, self.p, x.device)
+        return x.masked_fill(drop, 0.0) * (1.0 / keep)
+
+
 def chunked_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, p: float
 ) -> torch.Tensor:
@@ -221,7 +231,7 @@ class PostLNLayer(nn.Module):
         self.attention_norm = attention_norm
         self.feed_forward = feed_forward
         self.feed_forward_norm = feed_forward_norm
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         x = self.attention_norm(x + self.dropout(self.attention(x, mask)))
