@@ -13,10 +13,12 @@ A *step* is one optimizer update (``batch`` utterances x ``accum`` micro-batches
 
 With ``--s3prl-root PATH`` (a checkout of s3prl, not installed and not shipped here) it
 instead times s3prl's own TERA base modules (``s3prl/upstream/mockingjay/model.py``: encoder
-and prediction head with s3prl's default config) on the same machine: one micro-batch of
-``--batch`` x ``--frames`` random 80-dim features, forward + L1 loss on 15 % of the frames +
-backward + gradient clipping + AdamW, ``--steps`` timed after ``--warmup``. That is the model
-step alone (no audio decoding or feature extraction), a lower bound on s3prl's time per
+and prediction head with s3prl's default config) on the same machine: micro-batches of
+``--batch`` random 80-dim feature sequences, forward + L1 loss on 15 % of the frames +
+backward + gradient clipping + AdamW. ``--frames N`` times ``--steps`` batches of N frames
+after ``--warmup``; ``--frames short`` times the very utterance lengths the ``short`` scenario
+writes (same ``--seed``, ``--batch``, ``--accum``, ``--steps``, ``--warmup``), sorted and cut
+into padded micro-batches with an attention mask. That is the model step alone (no audio decoding or feature extraction), a lower bound on s3prl's time per
 micro-batch.
 
 Usage:
@@ -54,12 +56,17 @@ DEFAULT_BATCH = {
 }  # s3prl: train_batch_size, accumulation
 
 
+def audio_lengths(count: int, low: float, high: float, seed: int) -> list[int]:
+    """Samples per synthetic utterance (uniform in [low, high] seconds)."""
+    rng = np.random.default_rng(seed)
+    return [int(rng.uniform(low, high) * 16000) for _ in range(count)]
+
+
 def write_audio(root: Path, count: int, low: float, high: float, seed: int) -> None:
     import soundfile as sf
 
-    rng = np.random.default_rng(seed)
-    for i in range(count):
-        n = int(rng.uniform(low, high) * 16000)
+    rng = np.random.default_rng(seed + 1)
+    for i, n in enumerate(audio_lengths(count, low, high, seed)):
         t = np.arange(n) / 16000
         wav = 0.1 * np.sin(2 * np.pi * rng.uniform(100, 300) * t) + 0.02 * rng.standard_normal(n)
         sf.write(str(root / f"utt{i:04d}.wav"), wav.astype(np.float32), 16000)
@@ -132,8 +139,26 @@ S3PRL_TERA = {
 }  # s3prl pretrain/tera/config_model.yaml
 
 
-def run_s3prl(root: Path, frames: int, args: argparse.Namespace) -> dict:
-    """s3prl's TERA base step on ``args.batch`` x ``frames`` features (see the module doc)."""
+def s3prl_batches(frames: str, args: argparse.Namespace) -> list[list[int]]:
+    """Frame counts per micro-batch: ``N`` -> warmup + steps batches of ``args.batch`` x N;
+    a scenario name -> that scenario's utterances (as written by :func:`write_audio` for
+    ``tera`` with this ``--batch``/``--accum``/``--steps``/``--warmup``), sorted by length and
+    cut into micro-batches (s3prl buckets by length too)."""
+    batch, accum = args.batch or 8, args.accum or 4
+    if frames.isdigit():
+        return [[int(frames)] * batch for _ in range(args.warmup + args.steps)]
+    low, high, _ = SCENARIOS[frames]
+    count = batch * accum * (args.warmup + args.steps)
+    lengths = sorted(n // 160 + 1 for n in audio_lengths(count, low, high, args.seed))
+    return [lengths[i : i + batch] for i in range(0, count, batch)]
+
+
+def run_s3prl(root: Path, frames: str, args: argparse.Namespace) -> dict:
+    """s3prl's TERA base step on each micro-batch of :func:`s3prl_batches` (see the module doc).
+
+    Fixed shapes skip ``--warmup`` batches; a scenario runs its middle batch once untimed,
+    then times every batch once.
+    """
     import importlib.util
     import time
 
@@ -151,30 +176,38 @@ def run_s3prl(root: Path, frames: int, args: argparse.Namespace) -> dict:
     head = module.TransformerSpecPredictionHead(config, 80)
     params = list(encoder.parameters()) + list(head.parameters())
     optimizer = torch.optim.AdamW(params, lr=2e-4)
-    batch = args.batch or 8
-    position = torch.arange(frames)[:, None] / torch.pow(
-        10000, 2 * (torch.arange(768)[None, :] // 2) / 768
-    )
-    pos_enc = torch.where(torch.arange(768) % 2 == 0, position.sin(), position.cos())
-    pos_enc = pos_enc.expand(batch, frames, 768)
-    times = []
-    for step in range(args.warmup + args.steps):
-        feats = torch.randn(batch, frames, 80)
-        label = torch.rand(batch, frames) < 0.15
+    batches = s3prl_batches(frames, args)
+    skip = args.warmup if frames.isdigit() else 1
+    if not frames.isdigit():
+        batches = [batches[len(batches) // 2]] + batches
+
+    def step(lengths: list[int]) -> float:
+        longest = max(lengths)
+        valid = (torch.arange(longest)[None, :] < torch.tensor(lengths)[:, None]).float()
+        position = torch.arange(longest)[:, None] / torch.pow(
+            10000, 2 * (torch.arange(768)[None, :] // 2) / 768
+        )
+        pos_enc = torch.where(torch.arange(768) % 2 == 0, position.sin(), position.cos())
+        pos_enc = pos_enc.expand(len(lengths), longest, 768)
+        feats = torch.randn(len(lengths), longest, 80) * valid[..., None]
+        label = (torch.rand(len(lengths), longest) < 0.15) & valid.bool()
         start = time.perf_counter()
-        hidden = encoder(feats, pos_enc, torch.ones(batch, frames), output_all_encoded_layers=False)
+        hidden = encoder(feats, pos_enc, valid, output_all_encoded_layers=False)
         pred, _ = head(hidden[-1] if isinstance(hidden, list) else hidden)
         loss = (pred - feats).abs()[label].mean()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 5.0)
         optimizer.step()
         optimizer.zero_grad()
-        if step >= args.warmup:
-            times.append(time.perf_counter() - start)
+        return time.perf_counter() - start
+
+    times = [step(lengths) for lengths in batches][skip:]
     return {
         "library": "s3prl",
-        "batch": batch,
+        "batch": len(batches[0]),
         "frames": frames,
+        "micro_batches": len(times),
+        "mean_longest": float(np.mean([max(b) for b in batches[skip:]])),
         "seconds_per_micro_batch": float(np.mean(times)),
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
     }
@@ -190,7 +223,8 @@ def main_s3prl(args: argparse.Namespace) -> int:
             return 1
         r = json.loads(done.stdout.strip().splitlines()[-1])
         print(
-            f"s3prl tera base {r['batch']} x {r['frames']} frames: "
+            f"s3prl tera base {r['batch']} x {r['frames']} frames "
+            f"({r['micro_batches']} micro-batches, mean longest {r['mean_longest']:.0f}): "
             f"{r['seconds_per_micro_batch']:.2f} s per micro-batch, "
             f"peak RSS {r['peak_rss_gb']:.2f} GB",
             flush=True,
@@ -242,9 +276,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="also write the rows as JSON here")
     parser.add_argument("--s3prl-root", type=Path, help="time s3prl's TERA base instead")
-    parser.add_argument("--frames", default="510,1500", help="with --s3prl-root: frames per item")
+    parser.add_argument(
+        "--frames",
+        default="510,1500,short",
+        help="with --s3prl-root: frames per utterance, or a scenario (short) to time its batches",
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)  # method:precision:scenario, in a child
-    parser.add_argument("--one-s3prl", type=int, help=argparse.SUPPRESS)  # frames, in a child
+    parser.add_argument("--one-s3prl", help=argparse.SUPPRESS)  # frames, in a child
     args = parser.parse_args()
 
     if args.one_s3prl:
