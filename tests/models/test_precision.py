@@ -124,3 +124,18 @@ def test_extract_cli_uses_the_precision(saved, tmp_path):
         direct = model(wavs[:1, : lens[0]], lens[:1]).hidden_states[2][0]
     assert torch.allclose(out["bf16"], direct, rtol=0, atol=1e-6)
     assert not torch.allclose(out["fp32"], direct, rtol=0, atol=1e-6)  # fp32 differs: bf16 was used
+
+
+def test_emulated_bf16_warns_on_cpu_only(monkeypatch):
+    import warnings
+
+    import speechrep.precision as precision
+
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
+    with pytest.warns(UserWarning, match="emulated"):
+        precision.warn_if_emulated_bf16(torch.device("cpu"), "bf16")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # twin: fp32, or a CPU with bf16, says nothing
+        precision.warn_if_emulated_bf16(torch.device("cpu"), "fp32")
+        monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+        precision.warn_if_emulated_bf16(torch.device("cpu"), "bf16")

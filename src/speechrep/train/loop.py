@@ -27,6 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from speechrep.fileio import write_json_atomic, write_text_atomic
+from speechrep.precision import warn_if_emulated_bf16
 from speechrep.train import distributed as D
 from speechrep.train.checkpoint import (
     CheckpointManager,
@@ -107,6 +108,7 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, optim)
         self.scheduler = build_scheduler(self.optimizer, optim, self.total_steps)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=config.precision == "fp16")
+        warn_if_emulated_bf16(self.device, config.precision)
         self.checkpoints = CheckpointManager(
             self.expdir / "checkpoints", keep=config.keep_checkpoints
         )

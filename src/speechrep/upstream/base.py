@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
-import warnings
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
+
+from speechrep.precision import warn_if_emulated_bf16
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -34,14 +34,6 @@ class UpstreamOutput:
 
     hidden_states: tuple[torch.Tensor, ...]
     lengths: torch.Tensor
-
-
-@functools.cache
-def _cpu_has_bf16() -> bool:
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return True  # unknown: do not warn
 
 
 def frame_lengths(wav_lens: torch.Tensor, downsample_rate: int) -> torch.Tensor:
@@ -129,12 +121,7 @@ class Upstream(nn.Module):
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, found {self.precision!r}")
         if self.precision == "fp32":
             return contextlib.nullcontext()
-        if device.type == "cpu" and self.precision == "bf16" and not _cpu_has_bf16():
-            warnings.warn(
-                "bf16 on a CPU without native bf16 instructions is slower than fp32 "
-                "(emulated); use precision='fp32' here",
-                stacklevel=3,
-            )
+        warn_if_emulated_bf16(device, self.precision, stacklevel=3)
         return torch.autocast(device_type=device.type, dtype=PRECISIONS[self.precision])
 
     def native_config(self) -> dict[str, Any]:
