@@ -33,7 +33,7 @@ from speechrep.train.checkpoint import seed_everything
 from speechrep.train.config import Hooks, TrainData
 from speechrep.train.loop import Trainer
 
-CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs" / "pretrain"
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "pretrain"  # package data
 MANIFEST = "data.tsv"
 
 
