@@ -18,7 +18,7 @@ from speechrep.convert.cli import convert
 from speechrep.convert.detect import read_checkpoint
 from speechrep.convert.keymap import KeyMapError
 from speechrep.convert.native import NativeCheckpoint, save_native
-from speechrep.convert.s3prl import export_s3prl
+from speechrep.convert.s3prl_export import export_s3prl
 from speechrep.convert.safe_pickle import CheckpointError, safe_load
 from speechrep.upstream.load import FAMILY_CLASSES, build_upstream, load_upstream
 from speechrep.upstream.registry import UPSTREAMS

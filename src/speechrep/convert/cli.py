@@ -30,7 +30,7 @@ def convert(src: str | Path, dst: str | Path, to: str = "speechrep", verify: boo
     if to == "speechrep":
         out = save_native(native, dst)
     else:
-        from speechrep.convert.s3prl import export_s3prl
+        from speechrep.convert.s3prl_export import export_s3prl
 
         out = Path(export_s3prl(native, dst))
     if verify:
