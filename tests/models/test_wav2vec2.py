@@ -169,3 +169,33 @@ def test_pre_ln_layer_norm_extractor_matches_transformers():
         last = model.forward_features(x, torch.tensor([x.shape[1]]))[0][-1]
         expected = hf_model(x).last_hidden_state
     assert (last - expected).abs().max() > TOL
+
+
+def test_build_upstream_takes_the_checkpoint_tensors_without_random_init(monkeypatch):
+    import speechrep.upstream.load as load
+
+    model = randomized(Wav2Vec2Upstream(tiny_config()))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    native = NativeCheckpoint("wav2vec2", model.native_config(), state)
+    built = build_upstream(native)
+    key = "encoder.layers.0.feed_forward.fc1.weight"
+    assert built.state_dict()[key].data_ptr() == state[key].data_ptr()  # no second copy
+    assert not any(t.is_meta for t in (*built.parameters(), *built.buffers()))
+    # twin: a model that cannot be built on the meta device is built and filled by copying
+    monkeypatch.setattr(load, "_build_on_meta", lambda cls, config: None)
+    copied = build_upstream(native)
+    assert copied.state_dict()[key].data_ptr() != state[key].data_ptr()
+    assert torch.equal(copied.state_dict()[key], built.state_dict()[key])
+
+
+def test_tied_parameters_are_not_built_on_meta():
+    import speechrep.upstream.load as load
+
+    class Tied(Wav2Vec2Upstream):
+        def __init__(self, config):
+            super().__init__(config)
+            layers = self.encoder.layers
+            layers[1].feed_forward.fc1.weight = layers[0].feed_forward.fc1.weight
+
+    assert load._build_on_meta(Wav2Vec2Upstream, tiny_config()) is not None
+    assert load._build_on_meta(Tied, tiny_config()) is None

@@ -33,3 +33,24 @@ def test_load_strict_reports_missing_extra_and_shapes():
         load_strict(module, {"weight": torch.zeros(2, 3), "bias": torch.zeros(3)})
     load_strict(module, {"weight": torch.full((3, 2), 2.0), "bias": torch.zeros(3)})
     assert float(module.weight.detach().sum()) == 12.0
+
+
+def test_load_strict_assign_takes_the_tensors_casts_and_unshares():
+    with torch.device("meta"):
+        module = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(3, 2))
+    weight = torch.randn(2, 3)
+    state = {
+        "0.weight": weight,
+        "0.bias": torch.zeros(2, dtype=torch.float16),
+        "1.weight": weight,  # the same storage under a second key
+        "1.bias": torch.ones(2),
+    }
+    load_strict(module, state, assign=True)
+    assert module[0].weight.data_ptr() == weight.data_ptr()  # taken, not copied
+    assert module[0].bias.dtype == torch.float32  # cast to the module's dtype
+    assert module[1].weight.data_ptr() != weight.data_ptr()  # two params never share storage
+    assert torch.equal(module[1].weight, weight)
+    # twin: the copying path leaves the module's own storage
+    plain = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(3, 2))
+    load_strict(plain, state)
+    assert plain[0].weight.data_ptr() != weight.data_ptr()

@@ -51,8 +51,18 @@ def rename_keys(
     return out
 
 
-def load_strict(module: torch.nn.Module, state: Mapping[str, torch.Tensor], where: str = "checkpoint") -> None:
-    """Copy ``state`` into ``module``; every target filled, shapes equal, nothing left over."""
+def load_strict(
+    module: torch.nn.Module,
+    state: Mapping[str, torch.Tensor],
+    where: str = "checkpoint",
+    assign: bool = False,
+) -> None:
+    """Copy ``state`` into ``module``; every target filled, shapes equal, nothing left over.
+
+    ``assign``: the module's tensors *become* ``state``'s (cast to the module's dtypes where they
+    differ; a storage shared by several keys is copied per key), so a module built on the meta
+    device is filled without a second copy of the weights.
+    """
     own = module.state_dict()
     missing = [k for k in own if k not in state]
     extra = [k for k in state if k not in own]
@@ -70,4 +80,14 @@ def load_strict(module: torch.nn.Module, state: Mapping[str, torch.Tensor], wher
     ]
     if bad:
         raise KeyMapError(f"{where}: shape mismatch: {_fmt(bad, 6)}")
-    module.load_state_dict(dict(state), strict=True)
+    if not assign:
+        module.load_state_dict(dict(state), strict=True)
+        return
+    seen: set[int] = set()
+    tensors = {}
+    for key, value in state.items():
+        value = value.to(own[key].dtype).contiguous()
+        ptr = value.untyped_storage().data_ptr()
+        tensors[key] = value.clone() if ptr in seen else value
+        seen.add(ptr)
+    module.load_state_dict(tensors, strict=True, assign=True)

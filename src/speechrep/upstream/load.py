@@ -6,6 +6,8 @@ import importlib
 import os
 from pathlib import Path
 
+import torch
+
 from speechrep.config import from_dict
 from speechrep.convert.keymap import load_strict
 from speechrep.convert.native import NativeCheckpoint
@@ -50,11 +52,37 @@ def family_class(family: str) -> type[Upstream]:
 
 
 def build_upstream(ckpt: NativeCheckpoint) -> Upstream:
-    """Build the family's model from a config dict and load its weights strictly."""
+    """Build the family's model from a config dict and load its weights strictly.
+
+    The model is first built on the meta device and handed the checkpoint's tensors (no random
+    initialisation, no second copy of the weights); a model that cannot be built that way (a
+    tensor computed at construction, a non-persistent buffer, tied parameters) is built on the
+    CPU and the weights are copied in. On the meta path the model's tensors *are*
+    ``ckpt.state_dict``'s (cast where the dtype differs): pass tensors nothing else will modify.
+    """
     cls = family_class(ckpt.family)
     config = from_dict(cls.config_class, ckpt.config, where=f"{ckpt.source or ckpt.family} config")
+    where = ckpt.source or ckpt.family
+    model = _build_on_meta(cls, config)
+    if model is not None:
+        load_strict(model, ckpt.state_dict, where=where, assign=True)
+        if not any(t.is_meta for t in (*model.parameters(), *model.buffers())):
+            return model
     model = cls(config)
-    load_strict(model, ckpt.state_dict, where=ckpt.source or ckpt.family)
+    load_strict(model, ckpt.state_dict, where=where)
+    return model
+
+
+def _build_on_meta(cls: type[Upstream], config: object) -> Upstream | None:
+    """``cls(config)`` with every tensor on the meta device, or None where that cannot work."""
+    try:
+        with torch.device("meta"):
+            model = cls(config)
+    except Exception:  # construction computes with tensor values: build it for real instead
+        return None
+    named = list(model.named_parameters(remove_duplicate=False))
+    if len(named) != len({id(p) for _, p in named}):  # tied parameters: assign would untie them
+        return None
     return model
 
 
