@@ -313,3 +313,25 @@ def test_explicit_ckpt_for_a_registered_name_is_used():
     assert up.config.hidden_size == 48
     with pytest.raises(ValueError, match="holds a 'npc' model, not a 'apc' model"):
         load_upstream("apc", ckpt=REFERENCE / "npc.ckpt")
+
+
+def test_native_folder_keeps_extras_and_the_spec_head(tmp_path):
+    source = safe_load(REFERENCE / "tera.ckpt")
+    head = {k: torch.randn_like(v) for k, v in source["Transformer"].items() if "LayerNorm" in k}
+    head = dict(list(head.items())[:2])  # any dict of tensors stands in for a SpecHead
+    native = read_checkpoint(REFERENCE / "tera.ckpt")
+    native.extra["SpecHead"] = head
+    native.extra["note"] = {"steps": 3}
+    reread = read_checkpoint(save_native(native, tmp_path / "native"))
+    assert reread.extra["note"] == {"steps": 3}
+    assert reread.extra["task"] == native.extra["task"]
+    assert reread.extra["SpecHead"].keys() == head.keys()
+    assert all(torch.equal(reread.extra["SpecHead"][k], v) for k, v in head.items())
+    written = safe_load(export_s3prl(reread, tmp_path / "again.ckpt"))
+    assert all(torch.equal(written["SpecHead"][k], v) for k, v in head.items())
+    # twin: a folder written without extras has none
+    bare = NativeCheckpoint(native.family, native.config, native.state_dict)
+    assert read_checkpoint(save_native(bare, tmp_path / "bare")).extra == {}
+    with pytest.warns(UserWarning, match="'odd' is neither JSON"):
+        odd = NativeCheckpoint("tera", native.config, native.state_dict, extra={"odd": {1, 2}})
+        save_native(odd, tmp_path / "odd")

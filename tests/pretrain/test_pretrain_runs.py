@@ -74,7 +74,19 @@ def test_tiny_pretraining_learns_and_loads(name, audio_dir, tiny_teacher, tmp_pa
 
 
 def test_tiny_tera_learns_under_bf16_autocast(audio_dir, tmp_path):
-    """The mixed-precision path (bf16 autocast, chunked attention with CPU drop masks)."""
+    """The mixed-precision path (bf16 autocast, chunked attention with CPU drop masks); the
+    exported s3prl file carries the trained prediction head under s3prl's names."""
+    from speechrep.convert.cli import convert
+    from speechrep.convert.safe_pickle import safe_load
+
     overrides = ["train.progress=false", "train.precision=bf16", "model.attention_dropout=0.1"]
-    pretrain("tera", audio_dir, tmp_path, config="tiny", overrides=overrides)
-    assert loss_ratio(tmp_path) <= MAX_LOSS_RATIO["tera"]
+    pretrain("tera", audio_dir, tmp_path / "exp", config="tiny", overrides=overrides)
+    assert loss_ratio(tmp_path / "exp") <= MAX_LOSS_RATIO["tera"]
+
+    convert(tmp_path / "exp", tmp_path / "tera.ckpt", to="s3prl")
+    head = safe_load(tmp_path / "tera.ckpt")["SpecHead"]
+    trained = load_checkpoint(tmp_path / "exp" / "checkpoints" / "last.pt")["model"]
+    names = {"dense.weight", "dense.bias", "LayerNorm.weight", "LayerNorm.bias"}
+    assert names | {"output.weight", "output.bias"} == head.keys()
+    for key, value in head.items():
+        assert torch.equal(value, trained["head." + key.replace("LayerNorm.", "layer_norm.")])

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ FORMAT_NAME = "speechrep-upstream"
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+EXTRA_WEIGHTS_FILE = "extra.safetensors"  # tensors of ``extra`` (e.g. a pretraining head)
 
 
 @dataclass
@@ -47,18 +49,25 @@ def is_native_dir(path: str | os.PathLike) -> bool:
 
 
 def save_native(ckpt: NativeCheckpoint, out_dir: str | os.PathLike) -> Path:
-    """Write ``out_dir/config.json`` + ``out_dir/model.safetensors`` atomically (whole folder)."""
+    """Write ``out_dir/config.json`` + ``out_dir/model.safetensors`` atomically (whole folder).
+
+    ``ckpt.extra`` is kept: its dicts of tensors in ``extra.safetensors``, the rest (JSON data)
+    under ``"extra"`` in config.json.
+    """
     from safetensors.torch import save_file
 
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
+        extra_json, extra_tensors = _split_extra(ckpt.extra)
         meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "family": ckpt.family,
-                "config": ckpt.config, "source": ckpt.source}
+                "config": ckpt.config, "source": ckpt.source, "extra": extra_json}
         (tmp / CONFIG_FILE).write_text(json.dumps(meta, indent=2) + "\n")
         tensors = {k: v.detach().contiguous().clone() for k, v in ckpt.state_dict.items()}
         save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": FORMAT_NAME})
+        if extra_tensors:
+            save_file(extra_tensors, str(tmp / EXTRA_WEIGHTS_FILE), metadata={"format": FORMAT_NAME})
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)
@@ -84,4 +93,40 @@ def read_native(path: str | os.PathLike) -> NativeCheckpoint:
         state = load_file(str(path / WEIGHTS_FILE))
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{path / WEIGHTS_FILE}: unreadable safetensors file ({err})") from None
-    return NativeCheckpoint(meta["family"], meta["config"], state, source=str(path))
+    extra = dict(meta.get("extra") or {})
+    if (path / EXTRA_WEIGHTS_FILE).is_file():
+        try:
+            tensors = load_file(str(path / EXTRA_WEIGHTS_FILE))
+        except (SafetensorError, OSError, ValueError) as err:
+            raise CheckpointError(
+                f"{path / EXTRA_WEIGHTS_FILE}: unreadable safetensors file ({err})"
+            ) from None
+        for key, value in tensors.items():
+            group, _, name = key.partition("/")
+            extra.setdefault(group, {})[name] = value
+    return NativeCheckpoint(meta["family"], meta["config"], state, source=str(path), extra=extra)
+
+
+def _split_extra(extra: dict[str, Any]) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """``extra`` -> (JSON part for config.json, tensors as ``group/name`` for safetensors).
+
+    A dict of tensors (e.g. ``SpecHead``) goes to the tensors; anything else that is not JSON
+    data is left out with a warning.
+    """
+    as_json, tensors = {}, {}
+    for group, value in extra.items():
+        if isinstance(value, dict) and value and all(torch.is_tensor(v) for v in value.values()):
+            for name, tensor in value.items():
+                tensors[f"{group}/{name}"] = tensor.detach().contiguous().clone()
+            continue
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            warnings.warn(
+                f"checkpoint extra '{group}' is neither JSON data nor a dict of tensors: "
+                "not written",
+                stacklevel=3,
+            )
+            continue
+        as_json[group] = value
+    return as_json, tensors

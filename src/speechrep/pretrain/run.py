@@ -68,10 +68,16 @@ def load_method_config(
 def export_upstream(model: nn.Module, expdir: Path) -> None:
     """Write the pretraining model's upstream as ``expdir/upstream`` (speechrep-native)."""
     up = model.upstream
-    save_native(
-        NativeCheckpoint(up.family, up.native_config(), up.state_dict(), source=str(expdir)),
-        expdir / "upstream",
-    )
+    extra = {}
+    head = getattr(model, "head", None)
+    if head is not None and up.family in ("mockingjay", "tera", "audio_albert"):
+        # s3prl's TransformerSpecPredictionHead names, so `convert --to s3prl` can write it
+        extra["SpecHead"] = {
+            key.replace("layer_norm.", "LayerNorm.", 1): value
+            for key, value in head.state_dict().items()
+        }
+    native = NativeCheckpoint(up.family, up.native_config(), up.state_dict(), str(expdir), extra)
+    save_native(native, expdir / "upstream")
 
 
 def _items(data_source: Path, expdir: Path, config: DataConfig, dist: D.DistInfo) -> list:
