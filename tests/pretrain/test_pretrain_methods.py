@@ -118,3 +118,13 @@ def test_student_starts_from_the_teacher(tiny_teacher):
             "encoder.layers.0.attention.q_proj.weight"
         ],
     )
+
+
+def test_teacher_of_another_width_is_a_clear_error(tiny_teacher, audio_dir, tmp_path, capsys):
+    args = ["pretrain", "distilhubert", "--data", str(audio_dir), "-c", "tiny"]
+    args += ["--set", f"task.teacher={tiny_teacher}", "--set", "train.progress=false"]
+    code = main([*args, "-o", str(tmp_path / "wide"), "--set", "model.prediction_size=48"])
+    err = capsys.readouterr().err
+    assert code == 1 and "32 wide; the student predicts 48" in err and "Traceback" not in err
+    # twin: the matching width trains
+    assert main([*args, "-o", str(tmp_path / "ok"), "--set", "train.total_steps=2"]) == 0

@@ -140,6 +140,12 @@ class DistillationModel(nn.Module):
                 f"teacher frame rate ({teacher.downsample_rate} samples) differs from the "
                 f"student's ({upstream.downsample_rate})"
             )
+        width = getattr(upstream.config, "prediction_size", teacher.hidden_size)
+        if teacher.hidden_size != width:
+            raise ValueError(
+                f"the teacher's hidden states are {teacher.hidden_size} wide; the student "
+                f"predicts {width} (set model.prediction_size={teacher.hidden_size})"
+            )
         bad = [i for i in teacher_layers if not -teacher.num_layers <= i < teacher.num_layers]
         if bad:
             raise ValueError(
