@@ -28,6 +28,7 @@ from speechrep.pretrain.data import (
     write_manifest,
 )
 from speechrep.pretrain.methods import Method, get_method
+from speechrep.pretrain.models import SpecHead
 from speechrep.train import distributed as D
 from speechrep.train.checkpoint import seed_everything
 from speechrep.train.config import Hooks, TrainData
@@ -69,12 +70,11 @@ def export_upstream(model: nn.Module, expdir: Path) -> None:
     """Write the pretraining model's upstream as ``expdir/upstream`` (speechrep-native)."""
     up = model.upstream
     extra = {}
-    head = getattr(model, "head", None)
-    if head is not None and up.family in ("mockingjay", "tera", "audio_albert"):
+    if isinstance(getattr(model, "head", None), SpecHead):
         # s3prl's TransformerSpecPredictionHead names, so `convert --to s3prl` can write it
         extra["SpecHead"] = {
             key.replace("layer_norm.", "LayerNorm.", 1): value
-            for key, value in head.state_dict().items()
+            for key, value in model.head.state_dict().items()
         }
     native = NativeCheckpoint(up.family, up.native_config(), up.state_dict(), str(expdir), extra)
     save_native(native, expdir / "upstream")
