@@ -139,9 +139,14 @@ def _attend(
 _LEVELS = 1 << 15  # drop-mask resolution on the CPU: probabilities are multiples of 2^-15
 
 
+def _lane_masks(device: torch.device) -> bool:
+    """Whether :func:`draw_drop_mask` uses 16-bit lanes here (little-endian CPUs)."""
+    return device.type == "cpu" and sys.byteorder == "little"
+
+
 def kept_fraction(p: float, device: torch.device) -> float:
     """The exact keep probability that :func:`draw_drop_mask` uses for dropout ``p``."""
-    if device.type != "cpu" or sys.byteorder != "little":
+    if not _lane_masks(device):
         return 1.0 - p
     return round((1.0 - p) * _LEVELS) / _LEVELS
 
@@ -156,7 +161,7 @@ def draw_drop_mask(shape: torch.Size, p: float, device: torch.device) -> tuple[t
     ``bernoulli_`` with exactly ``1 - p``.
     """
     keep = kept_fraction(p, device)
-    if device.type != "cpu" or sys.byteorder != "little":
+    if not _lane_masks(device):
         kept = torch.empty(shape, dtype=torch.bool, device=device).bernoulli_(keep)
         return ~kept, keep
     levels = round(keep * _LEVELS)
