@@ -211,7 +211,7 @@ class FeatureExtractor(nn.Module):
         needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
         if needs_grad or frames == 0:
             return self._forward_whole(wavs, wav_lens)
-        return self._forward_chunked(wavs, wav_lens, frames)
+        return self._forward_chunked(wavs, wav_lens, specs, frames)
 
     def _forward_whole(
         self, wavs: torch.Tensor, wav_lens: torch.Tensor
@@ -223,9 +223,8 @@ class FeatureExtractor(nn.Module):
         return x, lengths
 
     def _forward_chunked(
-        self, wavs: torch.Tensor, wav_lens: torch.Tensor, frames: int
+        self, wavs: torch.Tensor, wav_lens: torch.Tensor, specs: list[ConvSpec], frames: int
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        specs = [layer.spec for layer in self.layers]
         stride, field = total_stride(specs), receptive_field(specs)
         first = self.layers[0]
         batch, (channels, _, stride0) = wavs.shape[0], first.spec
